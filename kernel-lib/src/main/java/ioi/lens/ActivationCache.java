@@ -1,0 +1,355 @@
+package ioi.lens;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Activations captured by {@link HookedTransformer#runWithCache}, keyed by TransformerLens hook
+ * name in execution order, plus the pass's logits and loss. It owns every array it holds (and
+ * every stack its methods return) in one manager: close it to free them all.
+ *
+ * <p>Look-ups: {@code get("blocks.9.attn.hook_pattern")}, {@code get("pattern", 9)},
+ * {@code get("scale", 4, "ln1")}, {@code get("resid_post", -1)} (negative layers count from
+ * the end). Unknown or uncached names throw and list what the cache holds.
+ */
+public final class ActivationCache implements AutoCloseable {
+
+    private final HookedTransformer model;
+    private final NDManager manager;
+    private final LinkedHashMap<String, NDArray> cache = new LinkedHashMap<>();
+    private NDArray logits;
+    private NDArray loss;
+
+    ActivationCache(HookedTransformer model, NDManager manager) {
+        this.model = model;
+        this.manager = manager;
+    }
+
+    NDManager manager() {
+        return manager;
+    }
+
+    /** Takes ownership of an activation captured mid-forward (it outlives the pass's scope). */
+    void put(String name, NDArray activation) {
+        NDScope.unregister(activation);
+        activation.attach(manager);
+        cache.put(name, activation);
+    }
+
+    void setOutput(NDArray logits, NDArray loss) {
+        this.logits = logits;
+        this.loss = loss;
+    }
+
+    /** Logits of the cached pass [batch, pos, d_vocab], or null if it returned none. */
+    public NDArray logits() {
+        return logits;
+    }
+
+    /** Loss of the cached pass, if it was asked for. */
+    public NDArray loss() {
+        return loss;
+    }
+
+    /** Hook names held, in execution order. */
+    public List<String> keys() {
+        return List.copyOf(cache.keySet());
+    }
+
+    public int size() {
+        return cache.size();
+    }
+
+    public boolean contains(String name) {
+        return cache.containsKey(name);
+    }
+
+    /** An unmodifiable view name -> activation. */
+    public Map<String, NDArray> asMap() {
+        return Collections.unmodifiableMap(cache);
+    }
+
+    /** By full TL name or a layer-less short name ({@code "embed"}, {@code "scale"} = ln_final). */
+    public NDArray get(String name) {
+        return lookup(HookNames.getActName(name), name);
+    }
+
+    /** TL's {@code cache[name, layer]}. */
+    public NDArray get(String name, int layer) {
+        return lookup(HookNames.getActName(name, layer(layer)), name + ", " + layer);
+    }
+
+    /** TL's {@code cache[name, layer, layer_type]}, e.g. {@code ("scale", 4, "ln1")}. */
+    public NDArray get(String name, int layer, String layerType) {
+        return lookup(HookNames.getActName(name, layer(layer), layerType),
+                name + ", " + layer + ", " + layerType);
+    }
+
+    private int layer(int layer) {
+        int n = model.cfg().nLayers();
+        int l = layer < 0 ? n + layer : layer;
+        if (l < 0 || l >= n) {
+            throw new IllegalArgumentException("layer " + layer + " is out of range [-" + n + ", " + n + ")");
+        }
+        return l;
+    }
+
+    private NDArray lookup(String fullName, String asked) {
+        NDArray a = cache.get(fullName);
+        if (a != null) {
+            return a;
+        }
+        if (model.hookNames().contains(fullName)) {
+            throw new IllegalArgumentException("'" + fullName + "' (from " + asked + ") is a hook point but was not "
+                    + "cached: widen the names filter of runWithCache. Cached: " + summary());
+        }
+        throw new IllegalArgumentException(HookNames.unknownNameMessage(fullName, cache.keySet()));
+    }
+
+    private String summary() {
+        List<String> k = keys();
+        return k.size() <= 12 ? k.toString() : k.subList(0, 10) + " ... (" + k.size() + " in all)";
+    }
+
+    // ---------------------------------------------------------------- decompositions
+
+    /**
+     * TL's {@code accumulated_resid}: the residual stream entering each layer up to {@code layer}
+     * ({@code resid_pre} 0..layer, and {@code final_post} when layer is n_layers or -1/null),
+     * optionally with the {@code resid_mid} values, as [components, batch, pos, d_model].
+     *
+     * @param layer 0..n_layers, or null / -1 for all of them
+     * @param applyLn scale by the cached LN scale of that layer ({@link #applyLnToStack})
+     */
+    public LabeledStack accumulatedResid(Integer layer, boolean inclMid, boolean applyLn) {
+        int n = model.cfg().nLayers();
+        int upTo = layer == null || layer == -1 ? n : checkStackLayer(layer);
+        NDList parts = new NDList();
+        List<String> labels = new ArrayList<>();
+        for (int l = 0; l <= upTo; l++) {
+            if (l == n) {
+                parts.add(get("resid_post", n - 1));
+                labels.add("final_post");
+                continue;
+            }
+            parts.add(get("resid_pre", l));
+            labels.add(l + "_pre");
+            if (inclMid && l < upTo) {
+                parts.add(get("resid_mid", l));
+                labels.add(l + "_mid");
+            }
+        }
+        return finish(parts, labels, applyLn ? upTo : null, false);
+    }
+
+    /**
+     * TL's {@code decompose_resid}: the pieces that add up to the residual stream entering
+     * {@code layer}: embed, pos_embed, then each layer's attn_out and mlp_out.
+     *
+     * @param mode "all", "attn" or "mlp"
+     */
+    public LabeledStack decomposeResid(Integer layer, boolean mlpInput, String mode, boolean applyLn,
+            boolean inclEmbeds) {
+        if (!Set.of("all", "attn", "mlp").contains(mode)) {
+            throw new IllegalArgumentException("mode must be one of all, attn, mlp but got '" + mode + "'");
+        }
+        int n = model.cfg().nLayers();
+        int upTo = layer == null || layer == -1 ? n : checkStackLayer(layer);
+        boolean inclAttn = !mode.equals("mlp");
+        boolean inclMlp = !mode.equals("attn");
+        NDList parts = new NDList();
+        List<String> labels = new ArrayList<>();
+        if (inclEmbeds) {
+            parts.add(get("hook_embed"));
+            labels.add("embed");
+            parts.add(get("hook_pos_embed"));
+            labels.add("pos_embed");
+        }
+        for (int l = 0; l < upTo; l++) {
+            if (inclAttn) {
+                parts.add(get("attn_out", l));
+                labels.add(l + "_attn_out");
+            }
+            if (inclMlp) {
+                parts.add(get("mlp_out", l));
+                labels.add(l + "_mlp_out");
+            }
+        }
+        if (mlpInput && inclAttn) {
+            parts.add(get("attn_out", upTo));
+            labels.add(upTo + "_attn_out");
+        }
+        return finish(parts, labels, applyLn ? upTo : null, mlpInput);
+    }
+
+    public LabeledStack decomposeResid(Integer layer, boolean applyLn) {
+        return decomposeResid(layer, false, "all", applyLn, true);
+    }
+
+    /**
+     * TL's {@code stack_head_results}: each head's output {@code z @ W_O[h]} for layers before
+     * {@code layer}, [layer * n_heads (+1), batch, pos, d_model], labels {@code L{l}H{h}} and an
+     * optional {@code remainder} (resid_post of the last layer minus the heads' sum). Uses cached
+     * {@code hook_result} when present, else computes it from {@code hook_z} (as TL's
+     * {@code compute_head_results}).
+     */
+    public LabeledStack stackHeadResults(Integer layer, boolean inclRemainder, boolean applyLn) {
+        int n = model.cfg().nLayers();
+        int upTo = layer == null || layer == -1 ? n : checkStackLayer(layer);
+        int heads = model.cfg().nHeads();
+        NDList parts = new NDList();
+        List<String> labels = new ArrayList<>();
+        try (NDScope scope = new NDScope()) {
+            for (int l = 0; l < upTo; l++) {
+                NDArray result = headResult(l); // [batch, pos, head_index, d_model]
+                parts.add(result.transpose(2, 0, 1, 3)); // [head_index, batch, pos, d_model]
+                for (int h = 0; h < heads; h++) {
+                    labels.add("L" + l + "H" + h);
+                }
+            }
+            if (parts.isEmpty()) {
+                throw new IllegalArgumentException("stackHeadResults(layer " + layer + ") has no heads before it");
+            }
+            NDArray stack = NDArrays.concat(parts, 0); // [layer*head_index, batch, pos, d_model]
+            if (inclRemainder) {
+                NDArray remainder = get("resid_post", upTo - 1).sub(stack.sum(new int[] {0})); // [batch, pos, d_model]
+                stack = NDArrays.concat(new NDList(stack, remainder.expandDims(0)), 0);
+                labels.add("remainder");
+            }
+            if (applyLn) {
+                stack = applyLnToStack(stack, upTo, false, null);
+            }
+            return own(stack, labels);
+        }
+    }
+
+    /** {@code attn.hook_result} of a layer, computed from {@code hook_z} and {@code W_O} if not cached. */
+    private NDArray headResult(int layer) {
+        String name = "blocks." + layer + ".attn.hook_result";
+        NDArray cached = cache.get(name);
+        if (cached != null) {
+            return cached;
+        }
+        NDArray z = get("z", layer); // [batch, pos, head_index, d_head]
+        NDArray wO = model.weight("blocks." + layer + ".attn.W_O"); // [head_index, d_head, d_model]
+        long batch = z.getShape().get(0);
+        long pos = z.getShape().get(1);
+        long heads = z.getShape().get(2);
+        NDArray byHead = z.transpose(2, 0, 1, 3).reshape(heads, batch * pos, -1); // [head_index, batch*pos, d_head]
+        NDArray result = byHead.matMul(wO) // [head_index, batch*pos, d_model]
+                .reshape(heads, batch, pos, -1).transpose(1, 2, 0, 3); // [batch, pos, head_index, d_model]
+        NDScope.unregister(result);
+        result.attach(manager);
+        cache.put(name, result);
+        return result;
+    }
+
+    /**
+     * TL's {@code apply_ln_to_stack}: treats each component as the input of {@code layer}'s LN
+     * (ln1, or ln2 with {@code mlpInput}; ln_final for n_layers, -1 or null) and applies that
+     * LN's frozen scale from the cache: centre over d_model, divide by the cached hook_scale.
+     *
+     * @param stack [components, batch, pos, d_model], or [components, batch, d_model] with {@code pos}
+     * @param pos the single position the stack was sliced at (negatives from the end), or null
+     */
+    public NDArray applyLnToStack(NDArray stack, Integer layer, boolean mlpInput, Integer pos) {
+        int n = model.cfg().nLayers();
+        int l = layer == null || layer == -1 ? n : checkStackLayer(layer);
+        if (l == n && mlpInput) {
+            throw new IllegalArgumentException("mlpInput needs a layer below n_layers " + n + " (ln_final has no MLP)");
+        }
+        String scaleName = l == n ? "ln_final.hook_scale" : "blocks." + l + ".ln" + (mlpInput ? 2 : 1) + ".hook_scale";
+        NDArray scale = lookup(scaleName, "the LN scale for layer " + l); // [batch, pos, 1]
+        if (pos != null) {
+            long p = scale.getShape().get(1);
+            long idx = pos < 0 ? p + pos : pos;
+            scale = scale.get(":, " + idx + ", :"); // [batch, 1]
+        }
+        NDArray centred = stack.sub(stack.mean(new int[] {-1}, true)); // [components, batch, (pos,) d_model]
+        NDArray out = centred.div(scale); // [components, batch, (pos,) d_model]
+        out.attach(manager);
+        return out;
+    }
+
+    /**
+     * TL's {@code logit_attrs}: each component's direct contribution to the logit of
+     * {@code tokens} (minus that of {@code incorrectTokens} if given), through ln_final's frozen
+     * scale and {@code W_U} (no {@code b_U}).
+     *
+     * @param stack [components, batch, d_model] at one position {@code pos} (or [components,
+     *     batch, pos, d_model] with pos null)
+     * @param tokens [batch] token ids, one per prompt
+     * @param incorrectTokens [batch] or null
+     * @return [components, batch] (or [components, batch, pos])
+     */
+    public NDArray logitAttrs(NDArray stack, long[] tokens, long[] incorrectTokens, Integer pos) {
+        if (incorrectTokens != null && incorrectTokens.length != tokens.length) {
+            throw new IllegalArgumentException("tokens and incorrectTokens must have the same length but have "
+                    + tokens.length + " and " + incorrectTokens.length);
+        }
+        try (NDScope scope = new NDScope()) {
+            NDArray wU = model.W_U(); // [d_model, d_vocab]
+            NDArray directions = residualDirections(wU, tokens); // [batch, d_model]
+            if (incorrectTokens != null) {
+                directions = directions.sub(residualDirections(wU, incorrectTokens));
+            }
+            NDArray scaled = applyLnToStack(stack, null, false, pos); // [components, batch, (pos,) d_model]
+            if (pos == null) {
+                directions = directions.expandDims(1); // [batch, 1, d_model]
+            }
+            NDArray attrs = scaled.mul(directions).sum(new int[] {-1}); // [components, batch (, pos)]
+            return own(attrs, null).stack();
+        }
+    }
+
+    private static NDArray residualDirections(NDArray wU, long[] tokens) {
+        NDArray idx = wU.getManager().create(tokens); // [batch]
+        return wU.transpose().get(new ai.djl.ndarray.index.NDIndex("{}", idx)); // [batch, d_model]
+    }
+
+    private int checkStackLayer(int layer) {
+        int n = model.cfg().nLayers();
+        int l = layer < 0 ? n + 1 + layer : layer;
+        if (l < 0 || l > n) {
+            throw new IllegalArgumentException("layer " + layer + " is out of range [0, " + n + "]");
+        }
+        return l;
+    }
+
+    private LabeledStack finish(NDList parts, List<String> labels, Integer lnLayer, boolean mlpInput) {
+        try (NDScope scope = new NDScope()) {
+            NDArray stack = NDArrays.stack(parts, 0); // [components, batch, pos, d_model]
+            if (lnLayer != null) {
+                stack = applyLnToStack(stack, lnLayer, mlpInput, null);
+            }
+            return own(stack, labels);
+        }
+    }
+
+    private LabeledStack own(NDArray stack, List<String> labels) {
+        NDScope.unregister(stack);
+        stack.attach(manager);
+        return new LabeledStack(stack, labels == null ? null : List.copyOf(labels));
+    }
+
+    /** Frees every array the cache holds or made. */
+    @Override
+    public void close() {
+        cache.clear();
+        manager.close();
+    }
+
+    @Override
+    public String toString() {
+        return "ActivationCache(" + cache.size() + " activations: " + summary() + ")";
+    }
+}

@@ -1,0 +1,798 @@
+package ioi.lens;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ioi.lens.hub.ModelResolver;
+import ioi.lens.io.Safetensors;
+import ioi.lens.io.SafetensorsFile;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Predicate;
+
+/**
+ * GPT-2 on DJL's PyTorch engine with TransformerLens's hook points, names, shapes and weight
+ * processing, so TransformerLens code translates line by line:
+ *
+ * <pre>{@code
+ * try (var model = HookedTransformer.fromPretrained("gpt2");
+ *      var cache = model.runWithCache("When Mary and John went to the store, John gave a drink to")) {
+ *     NDArray pattern = cache.get("pattern", 9);            // [batch, head_index, query_pos, key_pos]
+ *     NDArray logits = cache.logits();                      // [batch, pos, d_vocab]
+ * }
+ * }</pre>
+ *
+ * <p>Lifetimes: the model owns its weights in one {@link NDManager}. Each forward pass runs in an
+ * {@link NDScope} that frees every intermediate array; what it returns is attached to the
+ * manager of the input tokens (or, for text input, to the model's result manager), and an
+ * {@link ActivationCache} owns what it captured. No autograd graph is ever built.
+ *
+ * <p>Hooks: {@link #hooks} adds hooks for a try-with-resources block and removes exactly those
+ * afterwards, also when the forward pass throws. The hook points TL gates behind config flags
+ * ({@code attn.hook_result}, {@code hook_q_input}, {@code hook_k_input}, {@code hook_v_input},
+ * {@code hook_attn_in}, {@code hook_mlp_in}) switch on for any pass that has a hook on them, so
+ * they never silently fail to fire; {@link #setUseAttnResult} etc. switch them on for good.
+ */
+public final class HookedTransformer implements AutoCloseable {
+
+    /** Hugging Face files a GPT-2 checkpoint directory must hold. */
+    public static final List<String> CHECKPOINT_FILES =
+            List.of("config.json", "model.safetensors", "tokenizer.json");
+
+    private final GPT2Config cfg;
+    private final ProcessingOptions processing;
+    private final NDManager weightsManager;
+    private final NDManager resultManager;
+    private final GPT2Tokenizer tokenizer;
+    private final Map<String, NDArray> params; // TL parameter name -> weight, owned by weightsManager
+    private final HookPoint hookEmbed; // [batch, pos, d_model]
+    private final HookPoint hookPosEmbed; // [batch, pos, d_model]
+    private final List<TransformerBlock> blocks;
+    private final LayerNorm lnFinal;
+    private final NDArray wE; // [d_vocab, d_model]
+    private final NDArray wPos; // [n_ctx, d_model]
+    private final NDArray wU; // [d_model, d_vocab]
+    private final NDArray bU; // [d_vocab]
+    private final LinkedHashMap<String, HookPoint> hookDict = new LinkedHashMap<>();
+    private final Set<String> flags = new HashSet<>();
+    private final Path directory;
+
+    private HookedTransformer(GPT2Config cfg, ProcessingOptions processing, Map<String, NDArray> params,
+            NDManager weightsManager, GPT2Tokenizer tokenizer, Path directory) {
+        this.cfg = cfg;
+        this.processing = processing;
+        this.params = Collections.unmodifiableMap(params);
+        this.weightsManager = weightsManager;
+        this.resultManager = weightsManager.newSubManager();
+        this.tokenizer = tokenizer;
+        this.directory = directory;
+        this.wE = param("embed.W_E");
+        this.wPos = param("pos_embed.W_pos");
+        this.wU = param("unembed.W_U");
+        this.bU = param("unembed.b_U");
+        List<String> resid = List.of("batch", "pos", "d_model");
+        hookEmbed = new HookPoint("hook_embed", -1, resid, null);
+        hookPosEmbed = new HookPoint("hook_pos_embed", -1, resid, null);
+        register(hookEmbed);
+        register(hookPosEmbed);
+        List<TransformerBlock> bs = new ArrayList<>();
+        for (int l = 0; l < cfg.nLayers(); l++) {
+            String p = "blocks." + l + ".";
+            LayerNorm ln1 = new LayerNorm(p + "ln1", l, params.get(p + "ln1.w"), params.get(p + "ln1.b"), cfg.eps());
+            Attention attn = new Attention(l, cfg, param(p + "attn.W_Q"), param(p + "attn.W_K"),
+                    param(p + "attn.W_V"), param(p + "attn.W_O"), param(p + "attn.b_Q"),
+                    param(p + "attn.b_K"), param(p + "attn.b_V"), param(p + "attn.b_O"));
+            LayerNorm ln2 = new LayerNorm(p + "ln2", l, params.get(p + "ln2.w"), params.get(p + "ln2.b"), cfg.eps());
+            Mlp mlp = new Mlp(l, param(p + "mlp.W_in"), param(p + "mlp.b_in"), param(p + "mlp.W_out"),
+                    param(p + "mlp.b_out"));
+            TransformerBlock block = new TransformerBlock(l, cfg, ln1, attn, ln2, mlp);
+            block.hookPoints().forEach(this::register);
+            bs.add(block);
+        }
+        this.blocks = List.copyOf(bs);
+        lnFinal = new LayerNorm("ln_final", -1, params.get("ln_final.w"), params.get("ln_final.b"), cfg.eps());
+        register(lnFinal.hookScale);
+        register(lnFinal.hookNormalized);
+    }
+
+    /** The weights and the arrays derived from them that live as long as the model. */
+    private List<NDArray> ownedArrays() {
+        List<NDArray> owned = new ArrayList<>(params.values());
+        for (TransformerBlock b : blocks) {
+            owned.addAll(b.attn.derived());
+        }
+        return owned;
+    }
+
+    private NDArray param(String name) {
+        NDArray p = params.get(name);
+        if (p == null) {
+            throw new IllegalStateException("missing parameter " + name);
+        }
+        return p;
+    }
+
+    private void register(HookPoint point) {
+        hookDict.put(point.name(), point);
+    }
+
+    // ---------------------------------------------------------------- loading
+
+    /** GPT-2 with TransformerLens's default processing; see {@link #fromPretrained(String, ProcessingOptions, Device)}. */
+    public static HookedTransformer fromPretrained(String nameOrPath) {
+        return fromPretrained(nameOrPath, ProcessingOptions.defaults());
+    }
+
+    public static HookedTransformer fromPretrained(String nameOrPath, ProcessingOptions processing) {
+        return fromPretrained(nameOrPath, processing, null);
+    }
+
+    /** TL's {@code from_pretrained_no_processing}: the checkpoint's weights as they are. */
+    public static HookedTransformer fromPretrainedNoProcessing(String nameOrPath) {
+        return fromPretrained(nameOrPath, ProcessingOptions.none());
+    }
+
+    /**
+     * Loads a GPT-2 checkpoint: {@code "gpt2"} / {@code "gpt2-small"} (Hugging Face's
+     * {@code openai-community/gpt2}), another {@code org/name} repo id, or a local directory with
+     * {@code config.json}, {@code model.safetensors} and {@code tokenizer.json}. Names are looked
+     * up in the Hugging Face cache that Python's {@code huggingface_hub} uses, then downloaded.
+     *
+     * @param device null for DJL's default device (a GPU when DJL sees one)
+     */
+    public static HookedTransformer fromPretrained(String nameOrPath, ProcessingOptions processing, Device device) {
+        Path dir = ModelResolver.resolve(nameOrPath, CHECKPOINT_FILES);
+        return load(dir, processing, device);
+    }
+
+    /** Loads from a directory that holds {@link #CHECKPOINT_FILES}. */
+    public static HookedTransformer load(Path dir, ProcessingOptions processing, Device device) {
+        GPT2Config cfg = GPT2Config.fromHfConfig(dir.resolve("config.json"));
+        GPT2Tokenizer tokenizer = GPT2Tokenizer.load(dir);
+        // Ownership: the model's weights manager holds every parameter for the model's lifetime.
+        NDManager manager = device == null ? NDManager.newBaseManager() : NDManager.newBaseManager(device);
+        try {
+            LinkedHashMap<String, NDArray> sd;
+            // Everything made while loading is freed but the arrays the model keeps.
+            try (NDScope scope = new NDScope();
+                    SafetensorsFile file = Safetensors.open(dir.resolve("model.safetensors"))) {
+                sd = WeightConversion.fromHuggingFace(file, cfg, manager);
+                WeightProcessing.process(sd, cfg, processing);
+                HookedTransformer model = new HookedTransformer(cfg, processing, sd, manager, tokenizer, dir);
+                for (NDArray p : model.ownedArrays()) {
+                    NDScope.unregister(p); // kept: weights and their fused forms; the rest is freed
+                }
+                return model;
+            }
+        } catch (RuntimeException e) {
+            manager.close();
+            tokenizer.close();
+            throw e;
+        }
+    }
+
+    public GPT2Config cfg() {
+        return cfg;
+    }
+
+    public ProcessingOptions processing() {
+        return processing;
+    }
+
+    public GPT2Tokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    /** The directory the checkpoint was read from. */
+    public Path directory() {
+        return directory;
+    }
+
+    /** The device the weights live on. */
+    public Device device() {
+        return weightsManager.getDevice();
+    }
+
+    /**
+     * A manager for arrays this model hands out when the caller gave none (text input, weight
+     * products); they live until closed or until the model is closed.
+     */
+    public NDManager resultManager() {
+        return resultManager;
+    }
+
+    // ---------------------------------------------------------------- hook registry
+
+    /** Every hook point name in execution order, the flag-gated ones included. */
+    public List<String> hookNames() {
+        return List.copyOf(hookDict.keySet());
+    }
+
+    /** The names {@link #runWithCache} captures by default: those that fire without flags (TL's 208 for GPT-2 small). */
+    public List<String> defaultHookNames() {
+        List<String> out = new ArrayList<>();
+        for (HookPoint p : hookDict.values()) {
+            if (p.flag() == null || flags.contains(p.flag())) {
+                out.add(p.name());
+            }
+        }
+        return out;
+    }
+
+    /** The hook point with this exact TL name; unknown names throw and list the valid ones. */
+    public HookPoint hookPoint(String name) {
+        HookPoint p = hookDict.get(name);
+        if (p == null) {
+            throw new IllegalArgumentException(HookNames.unknownNameMessage(name, hookDict.keySet()));
+        }
+        return p;
+    }
+
+    /** Adds hooks until the returned scope is closed (TL's {@code with model.hooks(fwd_hooks=...)}). */
+    public HookScope hooks(List<Hook> hooks) {
+        return add(hooks, false);
+    }
+
+    public HookScope hooks(Hook... hooks) {
+        return add(List.of(hooks), false);
+    }
+
+    /** TL's {@code add_hook}: stays until {@link #resetHooks} or until the returned scope is closed. */
+    public HookScope addHook(String name, HookFunction fn) {
+        return add(List.of(Hook.of(name, fn)), false);
+    }
+
+    public HookScope addHook(Predicate<String> filter, HookFunction fn) {
+        return add(List.of(Hook.matching(filter, fn)), false);
+    }
+
+    /** TL's {@code add_perma_hook}: survives {@link #resetHooks()} and scopes of other hooks. */
+    public HookScope addPermanentHook(String name, HookFunction fn) {
+        return add(List.of(Hook.of(name, fn)), true);
+    }
+
+    public HookScope addPermanentHook(Predicate<String> filter, HookFunction fn) {
+        return add(List.of(Hook.matching(filter, fn)), true);
+    }
+
+    /** Removes every non-permanent hook. */
+    public void resetHooks() {
+        resetHooks(false);
+    }
+
+    public void resetHooks(boolean includingPermanent) {
+        for (HookPoint p : hookDict.values()) {
+            p.removeAll(includingPermanent);
+        }
+    }
+
+    private HookScope add(List<Hook> hooks, boolean permanent) {
+        // Resolve every name first, so a bad name adds nothing.
+        List<HookPoint> points = new ArrayList<>();
+        List<HookFunction> fns = new ArrayList<>();
+        for (Hook h : hooks) {
+            if (h.name() != null) {
+                points.add(hookPoint(h.name()));
+                fns.add(h.fn());
+            } else {
+                for (HookPoint p : hookDict.values()) {
+                    if (h.filter().test(p.name())) {
+                        points.add(p);
+                        fns.add(h.fn());
+                    }
+                }
+            }
+        }
+        HookScope scope = new HookScope();
+        for (int i = 0; i < points.size(); i++) {
+            scope.added(points.get(i), points.get(i).add(fns.get(i), permanent));
+        }
+        return scope;
+    }
+
+    /** TL's {@code set_use_attn_result}: {@code attn.hook_result} fires in every pass. */
+    public void setUseAttnResult(boolean on) {
+        setFlag("use_attn_result", on);
+    }
+
+    /** TL's {@code set_use_split_qkv_input}: {@code hook_q/k/v_input} fire; ln1 runs per head. */
+    public void setUseSplitQkvInput(boolean on) {
+        setFlag("use_split_qkv_input", on);
+    }
+
+    /** TL's {@code set_use_attn_in}: {@code hook_attn_in} fires. */
+    public void setUseAttnIn(boolean on) {
+        setFlag("use_attn_in", on);
+    }
+
+    /** TL's {@code set_use_hook_mlp_in}: {@code hook_mlp_in} fires. */
+    public void setUseHookMlpIn(boolean on) {
+        setFlag("use_hook_mlp_in", on);
+    }
+
+    private void setFlag(String flag, boolean on) {
+        if (on) {
+            flags.add(flag);
+        } else {
+            flags.remove(flag);
+        }
+    }
+
+    // ---------------------------------------------------------------- tokens
+
+    /** Token ids of a text, BOS first (TL's default), as [1, pos] INT64 in the result manager. */
+    public NDArray toTokens(String text) {
+        return toTokens(text, true);
+    }
+
+    public NDArray toTokens(String text, boolean prependBos) {
+        long[] ids = tokenizer.encode(text, prependBos);
+        return resultManager.create(ids, new Shape(1, ids.length)); // [batch, pos]
+    }
+
+    /** A padded batch of texts; pads are {@code <|endoftext|>}. */
+    public GPT2Tokenizer.TokenBatch toTokens(List<String> texts, boolean prependBos, GPT2Tokenizer.PaddingSide side) {
+        return tokenizer.encodeBatch(texts, prependBos, side);
+    }
+
+    /** One string per token, BOS included when prepended: TL's {@code to_str_tokens}. */
+    public List<String> toStrTokens(String text) {
+        return tokenizer.toStrTokens(tokenizer.encode(text, true));
+    }
+
+    public List<String> toStrTokens(String text, boolean prependBos) {
+        return tokenizer.toStrTokens(tokenizer.encode(text, prependBos));
+    }
+
+    /** One string per token of a [pos] or [1, pos] token array. */
+    public List<String> toStrTokens(NDArray tokens) {
+        return tokenizer.toStrTokens(tokens.toType(DataType.INT64, false).toLongArray());
+    }
+
+    public String toString(long[] tokens) {
+        return tokenizer.decode(tokens);
+    }
+
+    public String toString(NDArray tokens) {
+        return tokenizer.decode(tokens.toType(DataType.INT64, false).toLongArray());
+    }
+
+    public long toSingleToken(String s) {
+        return tokenizer.toSingleToken(s);
+    }
+
+    // ---------------------------------------------------------------- forward
+
+    /** Logits [batch, pos, d_vocab] of token ids [batch, pos] (or [pos]); attached to the tokens' manager. */
+    public NDArray forward(NDArray tokens) {
+        return forward(tokens, RunOptions.defaults()).logits();
+    }
+
+    /** Logits of a text (BOS prepended); attached to {@link #resultManager()}. */
+    public NDArray forward(String text) {
+        return forward(text, RunOptions.defaults()).logits();
+    }
+
+    public Output forward(String text, RunOptions options) {
+        return forward(List.of(text), options);
+    }
+
+    /** A batch of texts, padded on {@code options.paddingSide()}; left padding gets an attention mask. */
+    public Output forward(List<String> texts, RunOptions options) {
+        try (NDManager tmp = resultManager.newSubManager()) {
+            Input in = textInput(texts, options, tmp);
+            return run(in.tokens, options.attentionMask(in.mask), resultManager);
+        }
+    }
+
+    public Output forward(NDArray input, RunOptions options) {
+        return run(input, options, input.getManager());
+    }
+
+    /** TL's {@code run_with_hooks}: the hooks are on for this pass only. */
+    public NDArray runWithHooks(NDArray tokens, Hook... hooks) {
+        return runWithHooks(tokens, RunOptions.defaults(), List.of(hooks)).logits();
+    }
+
+    public Output runWithHooks(NDArray input, RunOptions options, List<Hook> hooks) {
+        try (HookScope scope = hooks(hooks)) {
+            return forward(input, options);
+        }
+    }
+
+    /** TL's {@code run_with_cache} on a text: every default hook point, plus logits. */
+    public ActivationCache runWithCache(String text) {
+        return runWithCache(List.of(text), null, RunOptions.defaults());
+    }
+
+    public ActivationCache runWithCache(List<String> texts, Predicate<String> namesFilter, RunOptions options) {
+        try (NDManager tmp = resultManager.newSubManager()) {
+            Input in = textInput(texts, options, tmp);
+            return runWithCache(in.tokens, namesFilter, options.attentionMask(in.mask));
+        }
+    }
+
+    /** TL's {@code run_with_cache}: every hook point that fires by default, plus logits. */
+    public ActivationCache runWithCache(NDArray tokens) {
+        return runWithCache(tokens, null, RunOptions.defaults());
+    }
+
+    public ActivationCache runWithCache(NDArray tokens, Predicate<String> namesFilter) {
+        return runWithCache(tokens, namesFilter, RunOptions.defaults());
+    }
+
+    /**
+     * Runs once and captures activations. {@code namesFilter} null captures the hook points that
+     * fire by default (TL's 208 for GPT-2 small); otherwise every hook point the filter accepts,
+     * switching flag-gated ones on for this pass. The cache owns its arrays and the logits/loss.
+     */
+    public ActivationCache runWithCache(NDArray input, Predicate<String> namesFilter, RunOptions options) {
+        ActivationCache cache = new ActivationCache(this, weightsManager.newSubManager());
+        Predicate<String> filter = namesFilter != null ? namesFilter : defaultHookNames()::contains;
+        HookFunction capture = (act, hook) -> {
+            cache.put(hook.name(), act);
+            return null;
+        };
+        try (HookScope scope = addHook(filter, capture)) {
+            Output out = run(input, options, cache.manager());
+            cache.setOutput(out.logits(), out.loss());
+            return cache;
+        } catch (RuntimeException e) {
+            cache.close();
+            throw e;
+        }
+    }
+
+    private record Input(NDArray tokens, NDArray mask) {}
+
+    private Input textInput(List<String> texts, RunOptions options, NDManager manager) {
+        GPT2Tokenizer.TokenBatch batch = tokenizer.encodeBatch(texts, options.prependBos(), options.paddingSide());
+        NDArray tokens = manager.create(batch.ids()); // [batch, pos]
+        NDArray mask = options.attentionMask();
+        // TL computes a mask for left padding only; right pads come after every real token.
+        if (mask == null && batch.padded() && batch.paddingSide() == GPT2Tokenizer.PaddingSide.LEFT) {
+            mask = manager.create(batch.attentionMask()); // [batch, pos]
+        }
+        return new Input(tokens, mask);
+    }
+
+    /**
+     * The forward pass. Every intermediate lives in an NDScope and is freed on return; the returned
+     * arrays are attached to {@code out}.
+     */
+    private Output run(NDArray input, RunOptions options, NDManager out) {
+        int start = options.startAtLayer() == null ? 0 : normaliseLayer(options.startAtLayer(), "startAtLayer");
+        int stop = options.stopAtLayer() == null ? cfg.nLayers() : normaliseLayer(options.stopAtLayer(), "stopAtLayer");
+        if (stop < start) {
+            throw new IllegalArgumentException("stopAtLayer " + stop + " is before startAtLayer " + start);
+        }
+        Flags active = new Flags(Set.copyOf(flags));
+        try (NDScope scope = new NDScope()) {
+            NDArray tokens = null;
+            NDArray residual;
+            long batch;
+            long pos;
+            if (options.startAtLayer() == null) {
+                tokens = checkTokens(input); // [batch, pos]
+                batch = tokens.getShape().get(0);
+                pos = tokens.getShape().get(1);
+            } else {
+                Shape s = input.getShape();
+                if (s.dimension() != 3 || s.get(2) != cfg.dModel()) {
+                    throw new IllegalArgumentException("with startAtLayer the input is a residual stream "
+                            + "[batch, pos, d_model] = [*, *, " + cfg.dModel() + "] but got " + s);
+                }
+                batch = s.get(0);
+                pos = s.get(1);
+                checkLength(pos);
+            }
+            NDArray mask = checkMask(options.attentionMask(), batch, pos); // [batch, pos] BOOLEAN or null
+            boolean hasPadding = mask != null;
+            NDArray attnMask = causalMask(input.getManager(), pos, mask); // [batch | 1, 1, query_pos, key_pos]
+            if (tokens != null) {
+                NDArray embed = hookEmbed.run(wE.get(new NDIndex("{}", tokens))); // [batch, pos, d_model]
+                NDArray posEmbed = hookPosEmbed.run(positionEmbedding(batch, pos, mask)); // [batch, pos, d_model]
+                residual = embed.add(posEmbed); // [batch, pos, d_model]
+            } else {
+                residual = input; // [batch, pos, d_model]
+            }
+            for (int l = start; l < stop; l++) {
+                residual = blocks.get(l).forward(residual, attnMask, hasPadding, active); // [batch, pos, d_model]
+            }
+            if (options.stopAtLayer() != null) {
+                return keep(out, residual == input ? input.duplicate() : residual, null);
+            }
+            NDArray normalized = lnFinal.forward(residual); // [batch, pos, d_model]
+            if (options.returnType() == RunOptions.ReturnType.NONE) {
+                return new Output(null, null);
+            }
+            NDArray logits = normalized.matMul(wU).add(bU); // [batch, pos, d_vocab]
+            NDArray loss = null;
+            if (options.returnType() != RunOptions.ReturnType.LOGITS) {
+                if (tokens == null) {
+                    throw new IllegalArgumentException("a loss needs tokens, but the input was a residual stream");
+                }
+                loss = lossFn(logits, tokens, mask, options.lossPerToken());
+            }
+            return switch (options.returnType()) {
+                case LOGITS -> keep(out, logits, null);
+                case LOSS -> keep(out, null, loss);
+                default -> keep(out, logits, loss);
+            };
+        }
+    }
+
+    private static Output keep(NDManager out, NDArray logits, NDArray loss) {
+        for (NDArray a : new NDArray[] {logits, loss}) {
+            if (a != null) {
+                NDScope.unregister(a);
+                a.attach(out);
+            }
+        }
+        return new Output(logits, loss);
+    }
+
+    private int normaliseLayer(int layer, String what) {
+        int l = layer < 0 ? cfg.nLayers() + layer : layer;
+        if (l < 0 || l > cfg.nLayers()) {
+            throw new IllegalArgumentException(what + " " + layer + " is out of range [-" + cfg.nLayers()
+                    + ", " + cfg.nLayers() + "]");
+        }
+        return l;
+    }
+
+    private void checkLength(long pos) {
+        if (pos > cfg.nCtx()) {
+            throw new IllegalArgumentException("sequence length " + pos + " exceeds n_ctx " + cfg.nCtx());
+        }
+        if (pos == 0) {
+            throw new IllegalArgumentException("expected at least one token but the sequence is empty");
+        }
+    }
+
+    /** Tokens as INT64 [batch, pos], with ids in [0, d_vocab) and pos within n_ctx. */
+    private NDArray checkTokens(NDArray input) {
+        DataType t = input.getDataType();
+        if (t != DataType.INT64 && t != DataType.INT32 && t != DataType.INT8 && t != DataType.UINT8) {
+            throw new IllegalArgumentException("tokens must be an integer array [batch, pos] but got "
+                    + t + " " + input.getShape() + " (a residual stream needs startAtLayer)");
+        }
+        NDArray tokens = t == DataType.INT64 ? input : input.toType(DataType.INT64, false);
+        if (tokens.getShape().dimension() == 1) {
+            tokens = tokens.expandDims(0); // [batch, pos]
+        }
+        if (tokens.getShape().dimension() != 2) {
+            throw new IllegalArgumentException("tokens must be [batch, pos] or [pos] but got " + tokens.getShape());
+        }
+        checkLength(tokens.getShape().get(1));
+        long min = tokens.min().getLong();
+        long max = tokens.max().getLong();
+        if (min < 0 || max >= cfg.dVocab()) {
+            long bad = min < 0 ? min : max;
+            long[] flat = tokens.toLongArray();
+            int at = 0;
+            while (flat[at] != bad) {
+                at++;
+            }
+            long p = tokens.getShape().get(1);
+            throw new IllegalArgumentException("token id " + bad + " at [" + (at / p) + ", " + (at % p)
+                    + "] is out of range [0, " + cfg.dVocab() + ")");
+        }
+        return tokens;
+    }
+
+    private static NDArray checkMask(NDArray mask, long batch, long pos) {
+        if (mask == null) {
+            return null;
+        }
+        if (!mask.getShape().equals(new Shape(batch, pos))) {
+            throw new IllegalArgumentException("attentionMask must be [batch, pos] = [" + batch + ", " + pos
+                    + "] but got " + mask.getShape());
+        }
+        return mask.toType(DataType.BOOLEAN, false); // [batch, pos]
+    }
+
+    /** True where query q may attend to key k: k <= q, and k is not a pad. */
+    private static NDArray causalMask(NDManager manager, long pos, NDArray padMask) {
+        NDArray idx = manager.arange(pos); // [pos]
+        NDArray causal = idx.reshape(1, pos).lte(idx.reshape(pos, 1)).reshape(1, 1, pos, pos); // [1, 1, query_pos, key_pos]
+        if (padMask == null) {
+            return causal;
+        }
+        return causal.logicalAnd(padMask.reshape(padMask.getShape().get(0), 1, 1, pos)); // [batch, 1, query_pos, key_pos]
+    }
+
+    /** W_pos rows for each position; with a mask, positions count real tokens and pads get zeros. */
+    private NDArray positionEmbedding(long batch, long pos, NDArray mask) {
+        if (mask == null) {
+            return wPos.get("0:" + pos).expandDims(0).tile(new long[] {batch, 1, 1}); // [batch, pos, d_model]
+        }
+        NDArray positions = mask.toType(DataType.INT64, false).cumSum(1).sub(1); // [batch, pos]
+        positions = NDArrays.maximum(positions, 0L).toType(DataType.INT64, false); // [batch, pos]
+        NDArray embedded = wPos.get(new NDIndex("{}", positions)); // [batch, pos, d_model]
+        return NDArrays.where(mask.expandDims(-1).broadcast(embedded.getShape()), embedded, embedded.zerosLike()); // [batch, pos, d_model]
+    }
+
+    /** Next-token cross-entropy, TL's {@code lm_cross_entropy_loss}: mean, or per token [batch, pos - 1]. */
+    private static NDArray lossFn(NDArray logits, NDArray tokens, NDArray mask, boolean perToken) {
+        long pos = tokens.getShape().get(1);
+        if (pos < 2) {
+            throw new IllegalArgumentException("a next-token loss needs at least 2 tokens but got " + pos);
+        }
+        NDArray logProbs = logits.get(":, :-1, :").logSoftmax(-1); // [batch, pos - 1, d_vocab]
+        NDArray next = tokens.get(":, 1:").expandDims(-1); // [batch, pos - 1, 1]
+        NDArray predicted = logProbs.gather(next, -1).squeeze(-1); // [batch, pos - 1]
+        NDArray count;
+        if (mask != null) {
+            NDArray nextMask = mask.get(":, :-1").logicalAnd(mask.get(":, 1:")).toType(DataType.FLOAT32, false); // [batch, pos - 1]
+            predicted = predicted.mul(nextMask);
+            count = nextMask.sum();
+        } else {
+            count = predicted.getManager().create((float) predicted.size());
+        }
+        return perToken ? predicted.neg() : predicted.sum().neg().div(count);
+    }
+
+    // ---------------------------------------------------------------- weights
+
+    /**
+     * A parameter by its TransformerLens name ({@code blocks.3.attn.W_Q}, {@code embed.W_E},
+     * {@code unembed.b_U}); the live weight, owned by the model: read it, do not close or modify it.
+     */
+    public NDArray weight(String tlName) {
+        NDArray w = params.get(tlName);
+        if (w == null) {
+            throw new IllegalArgumentException("no parameter '" + tlName + "'; the model has "
+                    + new ArrayList<>(params.keySet()).subList(0, Math.min(params.size(), 20))
+                    + (params.size() > 20 ? " ... (" + params.size() + " in all)" : "")
+                    + (processing.foldLn() ? "; LayerNorm weights were folded (fold_ln)" : ""));
+        }
+        return w;
+    }
+
+    /** Parameter names in TL's state-dict order. */
+    public List<String> weightNames() {
+        return List.copyOf(params.keySet());
+    }
+
+    /** {@code W_E} [d_vocab, d_model]. */
+    public NDArray W_E() {
+        return wE;
+    }
+
+    /** {@code W_pos} [n_ctx, d_model]. */
+    public NDArray W_pos() {
+        return wPos;
+    }
+
+    /** {@code W_U} [d_model, d_vocab]. */
+    public NDArray W_U() {
+        return wU;
+    }
+
+    /** {@code b_U} [d_vocab]. */
+    public NDArray b_U() {
+        return bU;
+    }
+
+    /** {@code W_Q} of all layers, [n_layers, head_index, d_model, d_head] (a new array in the result manager). */
+    public NDArray W_Q() {
+        return stacked("attn.W_Q");
+    }
+
+    public NDArray W_K() {
+        return stacked("attn.W_K");
+    }
+
+    public NDArray W_V() {
+        return stacked("attn.W_V");
+    }
+
+    /** [n_layers, head_index, d_head, d_model]. */
+    public NDArray W_O() {
+        return stacked("attn.W_O");
+    }
+
+    /** [n_layers, head_index, d_head]. */
+    public NDArray b_Q() {
+        return stacked("attn.b_Q");
+    }
+
+    public NDArray b_K() {
+        return stacked("attn.b_K");
+    }
+
+    public NDArray b_V() {
+        return stacked("attn.b_V");
+    }
+
+    /** [n_layers, d_model]. */
+    public NDArray b_O() {
+        return stacked("attn.b_O");
+    }
+
+    /** [n_layers, d_model, d_mlp]. */
+    public NDArray W_in() {
+        return stacked("mlp.W_in");
+    }
+
+    /** [n_layers, d_mlp]. */
+    public NDArray b_in() {
+        return stacked("mlp.b_in");
+    }
+
+    /** [n_layers, d_mlp, d_model]. */
+    public NDArray W_out() {
+        return stacked("mlp.W_out");
+    }
+
+    /** [n_layers, d_model]. */
+    public NDArray b_out() {
+        return stacked("mlp.b_out");
+    }
+
+    private NDArray stacked(String suffix) {
+        NDList list = new NDList();
+        for (int l = 0; l < cfg.nLayers(); l++) {
+            list.add(param("blocks." + l + "." + suffix));
+        }
+        NDArray s = NDArrays.stack(list);
+        s.attach(resultManager);
+        return s;
+    }
+
+    /** The OV circuit of one head, {@code W_V[h] @ W_O[h]}: [d_model, d_model], in the result manager. */
+    public NDArray OV(int layer, int head) {
+        checkHead(layer, head);
+        String p = "blocks." + layer + ".attn.";
+        NDArray ov = param(p + "W_V").get(head).matMul(param(p + "W_O").get(head)); // [d_model, d_model]
+        ov.attach(resultManager);
+        return ov;
+    }
+
+    /** The QK circuit of one head, {@code W_Q[h] @ W_K[h]^T}: [d_model, d_model], in the result manager. */
+    public NDArray QK(int layer, int head) {
+        checkHead(layer, head);
+        String p = "blocks." + layer + ".attn.";
+        NDArray qk = param(p + "W_Q").get(head).matMul(param(p + "W_K").get(head).transpose()); // [d_model, d_model]
+        qk.attach(resultManager);
+        return qk;
+    }
+
+    private void checkHead(int layer, int head) {
+        if (layer < 0 || layer >= cfg.nLayers() || head < 0 || head >= cfg.nHeads()) {
+            throw new IllegalArgumentException("head " + layer + "." + head + " does not exist: layers are 0.."
+                    + (cfg.nLayers() - 1) + ", heads 0.." + (cfg.nHeads() - 1));
+        }
+    }
+
+    /** Whether LayerNorm weights were folded (TL's LNPre). */
+    boolean lnFolded() {
+        return lnFinal.folded();
+    }
+
+    /** Frees the weights, everything in the result manager, and the tokenizer. */
+    @Override
+    public void close() {
+        resetHooks(true);
+        weightsManager.close();
+        tokenizer.close();
+    }
+
+    @Override
+    public String toString() {
+        return "HookedTransformer(" + cfg + ", " + processing + ", device " + device() + ")";
+    }
+}

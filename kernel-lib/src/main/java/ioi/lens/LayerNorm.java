@@ -1,0 +1,41 @@
+package ioi.lens;
+
+import ai.djl.ndarray.NDArray;
+import java.util.List;
+
+/**
+ * LayerNorm as TransformerLens 2.x computes it: centre, divide by {@code sqrt(var + eps)}, then the
+ * affine {@code w, b} unless they were folded into the readers (LNPre).
+ * {@code hook_scale} [batch, pos, 1] fires on the scale; {@code hook_normalized} [batch, pos,
+ * d_model] fires on the output, after the affine (TL's {@code hook_normalized(x * w + b)}; the
+ * goldens confirm it). With per-head inputs (split q/k/v) a {@code head_index} axis comes before
+ * the last one.
+ */
+final class LayerNorm {
+
+    final HookPoint hookScale;
+    final HookPoint hookNormalized;
+    private final NDArray w; // [d_model], null when folded
+    private final NDArray b; // [d_model], null when folded
+    private final double eps;
+
+    LayerNorm(String prefix, int layer, NDArray w, NDArray b, double eps) {
+        this.hookScale = new HookPoint(prefix + ".hook_scale", layer, List.of("batch", "pos", "1"), null);
+        this.hookNormalized = new HookPoint(
+                prefix + ".hook_normalized", layer, List.of("batch", "pos", "d_model"), null);
+        this.w = w;
+        this.b = b;
+        this.eps = eps;
+    }
+
+    boolean folded() {
+        return w == null;
+    }
+
+    NDArray forward(NDArray x) { // [..., d_model]
+        NDArray centred = x.sub(x.mean(new int[] {-1}, true)); // [..., d_model]
+        NDArray scale = hookScale.run(centred.pow(2).mean(new int[] {-1}, true).add(eps).sqrt()); // [..., 1]
+        NDArray normalized = centred.div(scale); // [..., d_model]
+        return hookNormalized.run(w == null ? normalized : normalized.mul(w).add(b)); // [..., d_model]
+    }
+}

@@ -1,0 +1,39 @@
+package ioi.lens;
+
+import ai.djl.ndarray.NDArray;
+import java.util.List;
+
+/** GPT-2's MLP: {@code post = gelu_new(x @ W_in + b_in)}, output {@code post @ W_out + b_out}. */
+final class Mlp {
+
+    final HookPoint hookPre; // [batch, pos, d_mlp]
+    final HookPoint hookPost; // [batch, pos, d_mlp]
+    final NDArray wIn; // [d_model, d_mlp]
+    final NDArray bIn; // [d_mlp]
+    final NDArray wOut; // [d_mlp, d_model]
+    final NDArray bOut; // [d_model]
+
+    private static final double GELU_C = Math.sqrt(2.0 / Math.PI);
+
+    Mlp(int layer, NDArray wIn, NDArray bIn, NDArray wOut, NDArray bOut) {
+        String p = "blocks." + layer + ".mlp.";
+        hookPre = new HookPoint(p + "hook_pre", layer, List.of("batch", "pos", "d_mlp"), null);
+        hookPost = new HookPoint(p + "hook_post", layer, List.of("batch", "pos", "d_mlp"), null);
+        this.wIn = wIn;
+        this.bIn = bIn;
+        this.wOut = wOut;
+        this.bOut = bOut;
+    }
+
+    NDArray forward(NDArray x) { // [batch, pos, d_model]
+        NDArray pre = hookPre.run(x.matMul(wIn).add(bIn)); // [batch, pos, d_mlp]
+        NDArray post = hookPost.run(geluNew(pre)); // [batch, pos, d_mlp]
+        return post.matMul(wOut).add(bOut); // [batch, pos, d_model]
+    }
+
+    /** GPT-2's tanh approximation: {@code 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))}. */
+    static NDArray geluNew(NDArray x) {
+        NDArray inner = x.add(x.pow(3).mul(0.044715)).mul(GELU_C);
+        return x.mul(0.5).mul(inner.tanh().add(1.0));
+    }
+}

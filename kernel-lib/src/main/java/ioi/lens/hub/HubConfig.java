@@ -1,0 +1,87 @@
+package ioi.lens.hub;
+
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Where the Hugging Face Hub is and where its files are cached. Normally built from the same
+ * environment variables Python's {@code huggingface_hub} reads ({@link #fromEnvironment()}), so a
+ * cache is shared both ways; tests construct it directly.
+ *
+ * @param endpoint base URL of the Hub without trailing slash ({@code HF_ENDPOINT}, default
+ *     {@value #DEFAULT_ENDPOINT})
+ * @param cacheDir the hub cache holding {@code models--org--name} folders ({@code HF_HUB_CACHE},
+ *     else {@code $HF_HOME/hub}, else {@code ~/.cache/huggingface/hub})
+ * @param offline never use the network, only the cache ({@code HF_HUB_OFFLINE=1/true/yes/on})
+ * @param token access token sent as {@code Authorization: Bearer}, or {@code null} ({@code HF_TOKEN})
+ */
+public record HubConfig(String endpoint, Path cacheDir, boolean offline, String token) {
+    public static final String DEFAULT_ENDPOINT = "https://huggingface.co";
+
+    public HubConfig {
+        Objects.requireNonNull(cacheDir, "cacheDir");
+        endpoint = endpoint == null || endpoint.isBlank() ? DEFAULT_ENDPOINT : endpoint.strip();
+        while (endpoint.endsWith("/")) {
+            endpoint = endpoint.substring(0, endpoint.length() - 1);
+        }
+        token = token == null || token.isBlank() ? null : token.strip();
+    }
+
+    /** Reads {@code HF_ENDPOINT}, {@code HF_HUB_CACHE}, {@code HF_HOME}, {@code HF_HUB_OFFLINE}, {@code HF_TOKEN}. */
+    public static HubConfig fromEnvironment() {
+        return fromEnvironment(System.getenv());
+    }
+
+    /**
+     * Same as {@link #fromEnvironment()} but from the given variables. The cache directory follows
+     * {@code huggingface_hub}: {@code HF_HUB_CACHE}, {@code HUGGINGFACE_HUB_CACHE} (legacy),
+     * {@code $HF_HOME/hub}, {@code $XDG_CACHE_HOME/huggingface/hub}, {@code ~/.cache/huggingface/hub}.
+     */
+    public static HubConfig fromEnvironment(Map<String, String> env) {
+        String home = System.getProperty("user.home");
+        String cache = firstSet(env, "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE");
+        if (cache == null) {
+            String hfHome = env.get("HF_HOME");
+            if (hfHome == null || hfHome.isBlank()) {
+                String xdg = env.get("XDG_CACHE_HOME");
+                hfHome = (xdg == null || xdg.isBlank() ? home + "/.cache" : xdg) + "/huggingface";
+            }
+            cache = hfHome + "/hub";
+        }
+        if (cache.equals("~") || cache.startsWith("~/")) {
+            cache = home + cache.substring(1);
+        }
+        String offline = env.getOrDefault("HF_HUB_OFFLINE", "").strip().toLowerCase(Locale.ROOT);
+        boolean isOffline = offline.equals("1") || offline.equals("true") || offline.equals("yes") || offline.equals("on");
+        return new HubConfig(env.get("HF_ENDPOINT"), Path.of(cache), isOffline, env.get("HF_TOKEN"));
+    }
+
+    /** Same configuration with another cache directory. */
+    public HubConfig withCacheDir(Path dir) {
+        return new HubConfig(endpoint, dir, offline, token);
+    }
+
+    /** Same configuration with offline mode switched on or off. */
+    public HubConfig withOffline(boolean off) {
+        return new HubConfig(endpoint, cacheDir, off, token);
+    }
+
+    /** Never prints the token. */
+    @Override
+    public String toString() {
+        return "HubConfig[endpoint=" + endpoint + ", cacheDir=" + cacheDir + ", offline=" + offline
+                + ", token=" + (token == null ? "none" : "***") + "]";
+    }
+
+    private static String firstSet(Map<String, String> env, String... names) {
+        for (String name : names) {
+            String v = env.get(name);
+            if (v != null && !v.isBlank()) {
+                return v.strip();
+            }
+        }
+        return null;
+    }
+}

@@ -1,0 +1,63 @@
+package ioi.lens;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.nio.file.StandardCopyOption;
+
+/**
+ * Test fixtures: the committed tiny random GPT-2 (3 layers, d_model 32, 4 heads, GPT-2's real
+ * vocabulary; written by tools/goldens/make_goldens.py) assembled into a checkpoint directory with
+ * GPT-2's tokenizer from {@code ../shared/gpt2-tokenizer/}, and the TransformerLens goldens.
+ */
+public final class TestModels {
+
+    private static Path tinyDir;
+
+    private TestModels() {}
+
+    /** {@code ../shared} of the project (CI and every machine have it). */
+    public static Path shared() {
+        String prop = System.getProperty("ioi.shared");
+        Path p = prop != null ? Paths.get(prop) : Paths.get("..", "..", "shared");
+        if (!Files.isDirectory(p)) {
+            p = Paths.get("..", "shared");
+        }
+        if (!Files.isDirectory(p.resolve("gpt2-tokenizer"))) {
+            throw new IllegalStateException("../shared/gpt2-tokenizer not found (looked at " + p.toAbsolutePath() + ")");
+        }
+        return p;
+    }
+
+    public static Path resource(String relative) {
+        Path p = Paths.get("src", "test", "resources").resolve(relative);
+        if (!Files.exists(p)) {
+            throw new IllegalStateException("test resource missing: " + p.toAbsolutePath());
+        }
+        return p;
+    }
+
+    /** A checkpoint directory: config.json, model.safetensors, tokenizer.json. */
+    public static synchronized Path tinyGpt2() {
+        if (tinyDir == null) {
+            try {
+                Path dir = Files.createTempDirectory("tiny-gpt2");
+                Files.copy(resource("tiny-gpt2/config.json"), dir.resolve("config.json"));
+                Files.copy(resource("tiny-gpt2/model.safetensors"), dir.resolve("model.safetensors"));
+                Files.copy(shared().resolve("gpt2-tokenizer/tokenizer.json"), dir.resolve("tokenizer.json"),
+                        StandardCopyOption.REPLACE_EXISTING);
+                dir.toFile().deleteOnExit();
+                tinyDir = dir;
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+        return tinyDir;
+    }
+
+    public static Path golden(String name) {
+        return resource("goldens/" + name + ".safetensors");
+    }
+}
