@@ -236,6 +236,7 @@ def main() -> int:
             args.model = args.write_model
 
     modes = [m for m in args.modes.split(",") if m]
+    loadavg_start = os.getloadavg()  # other load on the machine makes single runs slow outliers
     results = {}
     for mode in modes:
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", mode,
@@ -272,6 +273,8 @@ def main() -> int:
         "seq": args.seq,
         "runs": args.runs,
         "warmup": args.warmup,
+        "loadavg_start": loadavg_start,
+        "loadavg_end": os.getloadavg(),
         "results": results,
     }
     text = json.dumps(line)

@@ -346,6 +346,7 @@ public final class ActivationCache implements AutoCloseable {
     public void close() {
         cache.clear();
         manager.close();
+        model.cacheClosed(this);
     }
 
     @Override

@@ -67,6 +67,7 @@ public final class HookedTransformer implements AutoCloseable {
     private final NDArray bU; // [d_vocab]
     private final LinkedHashMap<String, HookPoint> hookDict = new LinkedHashMap<>();
     private final Set<String> flags = new HashSet<>();
+    private final Set<ActivationCache> openCaches = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final Path directory;
 
     private HookedTransformer(GPT2Config cfg, ProcessingOptions processing, Map<String, NDArray> params,
@@ -153,7 +154,18 @@ public final class HookedTransformer implements AutoCloseable {
      * @param device null for DJL's default device (a GPU when DJL sees one)
      */
     public static HookedTransformer fromPretrained(String nameOrPath, ProcessingOptions processing, Device device) {
-        Path dir = ModelResolver.resolve(nameOrPath, CHECKPOINT_FILES);
+        return fromPretrained(nameOrPath, processing, device, ioi.lens.hub.HubConfig.fromEnvironment());
+    }
+
+    /**
+     * As {@link #fromPretrained(String, ProcessingOptions, Device)} with an explicit Hub endpoint,
+     * cache directory, offline flag and token instead of the environment's (HF_ENDPOINT,
+     * HF_HUB_CACHE, HF_HUB_OFFLINE, HF_TOKEN).
+     */
+    public static HookedTransformer fromPretrained(String nameOrPath, ProcessingOptions processing, Device device,
+            ioi.lens.hub.HubConfig hub) {
+        Path dir = ModelResolver.resolve(nameOrPath, CHECKPOINT_FILES,
+                ioi.lens.hub.DownloadProgress.defaultReporter(), hub);
         return load(dir, processing, device);
     }
 
@@ -440,6 +452,7 @@ public final class HookedTransformer implements AutoCloseable {
      */
     public ActivationCache runWithCache(NDArray input, Predicate<String> namesFilter, RunOptions options) {
         ActivationCache cache = new ActivationCache(this, weightsManager.newSubManager());
+        openCaches.add(cache);
         Predicate<String> filter = namesFilter != null ? namesFilter : defaultHookNames()::contains;
         HookFunction capture = (act, hook) -> {
             cache.put(hook.name(), act);
@@ -776,6 +789,28 @@ public final class HookedTransformer implements AutoCloseable {
             throw new IllegalArgumentException("head " + layer + "." + head + " does not exist: layers are 0.."
                     + (cfg.nLayers() - 1) + ", heads 0.." + (cfg.nHeads() - 1));
         }
+    }
+
+    /**
+     * Arrays alive in the model's managers (weights, results handed out, open caches): a number
+     * that stays flat across repeated runs when nothing is kept (DJL's manager accounting).
+     */
+    public int liveArrayCount() {
+        // DJL's getManagedArrays() does not descend into sub-managers, so add them up here.
+        int n = weightsManager.getManagedArrays().size() + resultManager.getManagedArrays().size();
+        for (ActivationCache c : openCaches) {
+            n += c.manager().getManagedArrays().size();
+        }
+        return n;
+    }
+
+    /** Caches from {@link #runWithCache} not yet closed. */
+    public int openCacheCount() {
+        return openCaches.size();
+    }
+
+    void cacheClosed(ActivationCache cache) {
+        openCaches.remove(cache);
     }
 
     /** Whether LayerNorm weights were folded (TL's LNPre). */
