@@ -88,19 +88,39 @@ public final class HookNames {
         return "blocks." + layer + "." + (type == null || type.isEmpty() ? "" : type + ".") + "hook_" + n;
     }
 
-    /** The message for a name that is not a hook point: the name, then the close matches and the valid names. */
+    /**
+     * The message for a name that is not a hook point: the name, the closest valid names (by edit
+     * distance, so typos like {@code hook_patern} find {@code hook_pattern}) and the valid names.
+     */
     static String unknownNameMessage(String name, Collection<String> valid) {
-        List<String> close = new ArrayList<>();
-        String tail = name.contains(".") ? name.substring(name.lastIndexOf('.') + 1) : name;
-        for (String v : valid) {
-            if (v.endsWith(tail) && close.size() < 5) {
-                close.add(v);
-            }
-        }
+        List<String> close = new ArrayList<>(valid);
+        close.sort(java.util.Comparator.comparingInt((String v) -> editDistance(name, v)).thenComparing(v -> v));
+        close = close.subList(0, Math.min(3, close.size()));
+        close.removeIf(v -> editDistance(name, v) > Math.max(3, name.length() / 3));
         List<String> all = new ArrayList<>(valid);
         String listing = all.size() <= 30 ? all.toString()
                 : all.subList(0, 27) + " ... " + all.subList(all.size() - 2, all.size()) + " (" + all.size() + " in all)";
         return "unknown hook point '" + name + "'" + (close.isEmpty() ? "" : "; did you mean one of " + close + "?")
                 + " Valid names: " + listing;
+    }
+
+    /** Levenshtein distance, for suggestions. */
+    static int editDistance(String a, String b) {
+        int[] prev = new int[b.length() + 1];
+        int[] cur = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) {
+            prev[j] = j;
+        }
+        for (int i = 1; i <= a.length(); i++) {
+            cur[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                int sub = prev[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1);
+                cur[j] = Math.min(sub, Math.min(prev[j] + 1, cur[j - 1] + 1));
+            }
+            int[] t = prev;
+            prev = cur;
+            cur = t;
+        }
+        return prev[b.length()];
     }
 }

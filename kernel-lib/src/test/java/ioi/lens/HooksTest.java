@@ -365,6 +365,9 @@ class HooksTest {
         assertContains(e.getMessage(), "'blocks.0.hook_pattern'", "blocks.0.attn.hook_pattern", "Valid names",
                 "hook_embed", "73 in all");
 
+        e = assertThrows(IllegalArgumentException.class, () -> model.hookPoint("blocks.1.attn.hook_patern"));
+        assertContains(e.getMessage(), "did you mean", "blocks.1.attn.hook_pattern"); // a typo finds its name
+
         e = assertThrows(IllegalArgumentException.class, () -> model.hookPoint("no_such_hook"));
         assertContains(e.getMessage(), "no_such_hook", "Valid names", "hook_embed");
 

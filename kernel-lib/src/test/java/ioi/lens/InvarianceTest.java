@@ -151,4 +151,26 @@ class InvarianceTest {
         }
         cmp.check();
     }
+
+    @Test
+    void refactoringKeepsEveryHeadsQkAndOvCircuits() {
+        Compare cmp = new Compare("refactor_factored_attn_matrices keeps W_Q W_K^T and W_V W_O");
+        try (HookedTransformer refactored = HookedTransformer.load(TestModels.tinyGpt2(),
+                ProcessingOptions.withRefactoring(), null)) {
+            for (int l = 0; l < processed.cfg().nLayers(); l++) {
+                for (int h = 0; h < processed.cfg().nHeads(); h++) {
+                    String p = "blocks." + l + ".attn.";
+                    NDArray ov = processed.weight(p + "W_V").get(h).matMul(processed.weight(p + "W_O").get(h));
+                    cmp.close("OV " + l + "." + h + " = W_V W_O", processed.OV(l, h), ov, 1e-6, 0);
+                    cmp.close("OV " + l + "." + h + " refactored", refactored.OV(l, h), processed.OV(l, h), ATOL, RTOL);
+                    cmp.close("QK " + l + "." + h + " refactored", refactored.QK(l, h), processed.QK(l, h), ATOL, RTOL);
+                    // W_O's rows become orthonormal: W_O W_O^T = I [d_head, d_head]
+                    NDArray wO = refactored.weight(p + "W_O").get(h);
+                    cmp.close("W_O W_O^T = I " + l + "." + h, wO.matMul(wO.transpose()),
+                            manager.eye(processed.cfg().dHead()), 1e-5, 0);
+                }
+            }
+        }
+        cmp.check();
+    }
 }

@@ -20,7 +20,7 @@ public final class TestModels {
 
     /** {@code ../shared} of the project (CI and every machine have it). */
     public static Path shared() {
-        String prop = System.getProperty("ioi.shared");
+        String prop = System.getenv("IOI_SHARED") != null ? System.getenv("IOI_SHARED") : System.getProperty("ioi.shared");
         Path p = prop != null ? Paths.get(prop) : Paths.get("..", "..", "shared");
         if (!Files.isDirectory(p)) {
             p = Paths.get("..", "shared");
