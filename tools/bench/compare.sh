@@ -2,12 +2,15 @@
 # Java (./ioi bench) vs TransformerLens (tools/goldens/bench_tl.py): same checkpoint, batch, length,
 # threads; prints tokens/s and peak RSS side by side. See docs/benchmarks.md.
 #   tools/bench/compare.sh [--model DIR] [--batch 8] [--pos 64] [--threads 2] [--runs 10] [--warmup 2] [--out-dir DIR]
-# Env: TL_PYTHON (a python with transformer_lens; default /work/devenv/bin/python), IOI_JAVA_OPTS (JVM options).
+#   tools/bench/compare.sh --report-only --out-dir DIR    # only print the tables of DIR/tl.json and DIR/java.json
+# Env: TL_PYTHON (a python with transformer_lens; default /work/devenv/bin/python), IOI_JAVA_OPTS (JVM options),
+#      IOI_JAR (benchmark this jar instead of building through ./ioi).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-MODEL=/tmp/gpt2-random BATCH=8 POS=64 THREADS=2 RUNS=10 WARMUP=2 OUT=""
+MODEL=/tmp/gpt2-random BATCH=8 POS=64 THREADS=2 RUNS=10 WARMUP=2 OUT="" REPORT_ONLY=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --report-only) REPORT_ONLY=1; shift; continue ;;
     --model) MODEL="$2" ;; --batch) BATCH="$2" ;; --pos) POS="$2" ;; --threads) THREADS="$2" ;;
     --runs) RUNS="$2" ;; --warmup) WARMUP="$2" ;; --out-dir) OUT="$2" ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
@@ -18,15 +21,21 @@ PY="${TL_PYTHON:-/work/devenv/bin/python}"
 [[ -x "$PY" ]] || PY=python3
 OUT="${OUT:-$(mktemp -d /tmp/ioi-bench.XXXXXX)}"
 mkdir -p "$OUT"
-if [[ ! -f "$MODEL/model.safetensors" ]]; then
-  echo "compare.sh: writing a random GPT-2-small checkpoint to $MODEL" >&2
-  "$PY" "$ROOT/tools/goldens/bench_tl.py" --write-model "$MODEL" --no-bench
+if [[ -z "$REPORT_ONLY" ]]; then
+  if [[ ! -f "$MODEL/model.safetensors" ]]; then
+    echo "compare.sh: writing a random GPT-2-small checkpoint to $MODEL" >&2
+    "$PY" "$ROOT/tools/goldens/bench_tl.py" --write-model "$MODEL" --no-bench
+  fi
+  common=(--model "$MODEL" --batch "$BATCH" --threads "$THREADS" --runs "$RUNS" --warmup "$WARMUP")
+  echo "loadavg before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+  "$PY" "$ROOT/tools/goldens/bench_tl.py" "${common[@]}" --seq "$POS" --out "$OUT/tl.json" >/dev/null
+  if [[ -n "${IOI_JAR:-}" ]]; then
+    OPT_OUT_TRACKING=true RUST_FLAVOR=cpu java ${IOI_JAVA_OPTS:--Xmx8g} -jar "$IOI_JAR" bench "${common[@]}" --pos "$POS" --out "$OUT/java.json" >/dev/null
+  else
+    "$ROOT/ioi" bench "${common[@]}" --pos "$POS" --out "$OUT/java.json" >/dev/null
+  fi
+  echo "loadavg after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 fi
-common=(--model "$MODEL" --batch "$BATCH" --threads "$THREADS" --runs "$RUNS" --warmup "$WARMUP")
-echo "loadavg before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-"$PY" "$ROOT/tools/goldens/bench_tl.py" "${common[@]}" --seq "$POS" --out "$OUT/tl.json" >/dev/null
-"$ROOT/ioi" bench "${common[@]}" --pos "$POS" --out "$OUT/java.json" >/dev/null
-echo "loadavg after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 "$PY" - "$OUT/tl.json" "$OUT/java.json" <<'PYEOF' | tee "$OUT/table.md"
 import json, sys

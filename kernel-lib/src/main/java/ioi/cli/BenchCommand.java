@@ -159,11 +159,17 @@ final class BenchCommand implements Callable<Integer> {
                 NDArray w = hooked.weight(name);
                 paramBytes += w.size() * w.getDataType().getNumOfBytes();
             }
-            System.gc();
+            // The loader maps the checkpoint (copy-on-write); the mapping goes when the GC collects
+            // its buffers, which a near-empty heap may not do for a long time. Collect now, so the
+            // file pages neither count as model memory nor inflate the run's peak.
+            r.put("rss_file_before_gc_mib", statusMib("RssFile"));
+            settle();
             r.put("load_s", loadS);
             r.put("param_mib", paramBytes / MIB);
             r.put("peak_rss_load_mib", statusMib("VmHWM"));
             r.put("rss_after_load_mib", statusMib("VmRSS"));
+            r.put("rss_anon_after_load_mib", statusMib("RssAnon")); // libtorch tensors, JVM heap, malloc
+            r.put("rss_file_after_load_mib", statusMib("RssFile")); // mapped files: jars, .so, the checkpoint
             r.put("heap_used_after_load_mib", heapUsedMib());
             r.put("live_arrays_after_load", hooked.liveArrayCount());
             boolean reset = resetPeakRss();
@@ -177,6 +183,7 @@ final class BenchCommand implements Callable<Integer> {
             for (int i = 0; i < warmup; i++) {
                 step.run();
             }
+            long faults = minorFaults();
             double[] times = new double[runs];
             for (int i = 0; i < runs; i++) {
                 long t = System.nanoTime();
@@ -194,6 +201,8 @@ final class BenchCommand implements Callable<Integer> {
             r.put("tokens_per_s_min", tokensPerRun / sorted[runs - 1]);
             r.put("tokens_per_s_max", tokensPerRun / sorted[0]);
             r.put("times_s", times);
+            r.put("minor_faults_per_run", (minorFaults() - faults) / (double) runs); // fresh pages touched
+            r.put("rss_anon_after_runs_mib", statusMib("RssAnon"));
             r.put("peak_rss_run_mib", reset ? statusMib("VmHWM") : null);
             long heapPeak = 0;
             for (MemoryPoolMXBean p : heapPools) {
@@ -265,6 +274,25 @@ final class BenchCommand implements Callable<Integer> {
         return args;
     }
 
+    /** GCs until RssFile stops shrinking (buffer cleaners run on their own thread), at most ~2 s. */
+    private static void settle() {
+        Double last = statusMib("RssFile");
+        for (int i = 0; i < 20; i++) {
+            System.gc();
+            try {
+                Thread.sleep(100);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+            Double now = statusMib("RssFile");
+            if (last == null || now == null || Math.abs(last - now) < 1.0) {
+                return;
+            }
+            last = now;
+        }
+    }
+
     /** A field of /proc/self/status in MiB (VmRSS, VmHWM), or null off Linux. */
     static Double statusMib(String field) {
         try {
@@ -286,6 +314,16 @@ final class BenchCommand implements Callable<Integer> {
             return true;
         } catch (IOException | RuntimeException e) {
             return false;
+        }
+    }
+
+    /** minflt of /proc/self/stat: pages the kernel had to map in (e.g. for fresh malloc/mmap memory). */
+    private static long minorFaults() {
+        try {
+            String stat = Files.readString(Path.of("/proc/self/stat"));
+            return Long.parseLong(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[7]);
+        } catch (IOException | RuntimeException e) {
+            return -1;
         }
     }
 

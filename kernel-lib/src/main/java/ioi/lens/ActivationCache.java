@@ -45,6 +45,11 @@ public final class ActivationCache implements AutoCloseable {
         cache.put(name, activation);
     }
 
+    /** Whether this cache owns this very array (not a copy). */
+    boolean holds(NDArray array) {
+        return array.getManager() == manager;
+    }
+
     void setOutput(NDArray logits, NDArray loss) {
         this.logits = logits;
         this.loss = loss;
@@ -308,6 +313,126 @@ public final class ActivationCache implements AutoCloseable {
             }
             NDArray attrs = scaled.mul(directions).sum(new int[] {-1}); // [components, batch (, pos)]
             return own(attrs, null).stack();
+        }
+    }
+
+    // ---------------------------------------------------------------- one position per prompt
+
+    /**
+     * A stack at one position per prompt, TL's {@code stack[:, arange(batch), positions]}: how
+     * IOI experiments read every prompt at its own {@code end}.
+     *
+     * @param stack [components, batch, pos, d_model]
+     * @param positions one position per batch row
+     * @return [components, batch, d_model], owned by the cache
+     */
+    public NDArray atPositions(NDArray stack, long[] positions) {
+        ai.djl.ndarray.types.Shape s = stack.getShape();
+        if (s.dimension() != 4) {
+            throw new IllegalArgumentException("expected a stack [components, batch, pos, d_model] but got " + s);
+        }
+        long components = s.get(0);
+        long batch = s.get(1);
+        long pos = s.get(2);
+        long[] flat = new long[(int) batch];
+        checkPositions(positions, batch, pos);
+        for (int b = 0; b < batch; b++) {
+            flat[b] = b * pos + positions[b];
+        }
+        try (NDScope scope = new NDScope()) {
+            NDArray idx = stack.getManager().create(flat); // [batch]
+            NDArray rows = stack.reshape(components, batch * pos, s.get(3)) // [components, batch*pos, d_model]
+                    .get(new ai.djl.ndarray.index.NDIndex(":, {}", idx)); // [components, batch, d_model]
+            return own(rows, null).stack();
+        }
+    }
+
+    /**
+     * {@link #applyLnToStack} for a stack taken at one position per prompt (e.g. each prompt's
+     * {@code end}): row {@code b} is divided by the cached LN scale of prompt {@code b} at
+     * {@code positions[b]}. TL does this one prompt at a time, {@code apply_ln_to_stack(stack,
+     * layer, pos_slice=positions[b], batch_slice=[b])}.
+     *
+     * @param stack [components, batch, d_model] (see {@link #atPositions})
+     * @param positions one position per batch row
+     * @return [components, batch, d_model], owned by the cache
+     */
+    public NDArray applyLnToStackAtPositions(NDArray stack, Integer layer, boolean mlpInput, long[] positions) {
+        if (stack.getShape().dimension() != 3) {
+            throw new IllegalArgumentException("expected a stack [components, batch, d_model] taken at one position "
+                    + "per prompt but got " + stack.getShape());
+        }
+        int n = model.cfg().nLayers();
+        int l = layer == null || layer == -1 ? n : checkStackLayer(layer);
+        if (l == n && mlpInput) {
+            throw new IllegalArgumentException("mlpInput needs a layer below n_layers " + n + " (ln_final has no MLP)");
+        }
+        String scaleName = l == n ? "ln_final.hook_scale" : "blocks." + l + ".ln" + (mlpInput ? 2 : 1) + ".hook_scale";
+        NDArray scale = lookup(scaleName, "the LN scale for layer " + l); // [batch, pos, 1]
+        long batch = scale.getShape().get(0);
+        long pos = scale.getShape().get(1);
+        if (stack.getShape().get(1) != batch) {
+            throw new IllegalArgumentException("the stack has batch " + stack.getShape().get(1) + " but the cache "
+                    + batch);
+        }
+        checkPositions(positions, batch, pos);
+        long[] flat = new long[(int) batch];
+        for (int b = 0; b < batch; b++) {
+            flat[b] = b * pos + positions[b];
+        }
+        try (NDScope scope = new NDScope()) {
+            NDArray idx = scale.getManager().create(flat); // [batch]
+            NDArray rowScale = scale.reshape(batch * pos, 1).get(new ai.djl.ndarray.index.NDIndex("{}", idx)); // [batch, 1]
+            NDArray centred = stack.sub(stack.mean(new int[] {-1}, true)); // [components, batch, d_model]
+            return own(centred.div(rowScale), null).stack(); // [components, batch, d_model]
+        }
+    }
+
+    /**
+     * {@link #logitAttrs} for a stack taken at one position per prompt: each component's direct
+     * contribution to {@code logit[tokens[b]] - logit[incorrectTokens[b]]} of prompt {@code b} at
+     * {@code positions[b]}, through ln_final's cached scale there and {@code W_U} (no {@code b_U}).
+     * This is the IOI direct logit attribution (ARENA's {@code residual_stack_to_logit_diff} with
+     * each prompt's {@code end}).
+     *
+     * @param stack [components, batch, d_model] (see {@link #atPositions})
+     * @param tokens [batch]
+     * @param incorrectTokens [batch] or null
+     * @param positions [batch]
+     * @return [components, batch], owned by the cache
+     */
+    public NDArray logitAttrsAtPositions(NDArray stack, long[] tokens, long[] incorrectTokens, long[] positions) {
+        if (incorrectTokens != null && incorrectTokens.length != tokens.length) {
+            throw new IllegalArgumentException("tokens and incorrectTokens must have the same length but have "
+                    + tokens.length + " and " + incorrectTokens.length);
+        }
+        if (tokens.length != positions.length) {
+            throw new IllegalArgumentException("expected one token per position but got " + tokens.length
+                    + " tokens and " + positions.length + " positions");
+        }
+        try (NDScope scope = new NDScope()) {
+            NDArray wU = model.W_U(); // [d_model, d_vocab]
+            NDArray directions = residualDirections(wU, tokens); // [batch, d_model]
+            if (incorrectTokens != null) {
+                directions = directions.sub(residualDirections(wU, incorrectTokens));
+            }
+            NDArray scaled = applyLnToStackAtPositions(stack, null, false, positions); // [components, batch, d_model]
+            NDArray attrs = scaled.mul(directions).sum(new int[] {-1}); // [components, batch]
+            scaled.close(); // an intermediate: the cache need not keep it
+            return own(attrs, null).stack();
+        }
+    }
+
+    private static void checkPositions(long[] positions, long batch, long pos) {
+        if (positions == null || positions.length != batch) {
+            throw new IllegalArgumentException("expected one position per prompt (" + batch + ") but got "
+                    + (positions == null ? "none" : positions.length));
+        }
+        for (int b = 0; b < batch; b++) {
+            if (positions[b] < 0 || positions[b] >= pos) {
+                throw new IllegalArgumentException("position " + positions[b] + " of prompt " + b
+                        + " is out of range [0, " + pos + ")");
+            }
         }
     }
 

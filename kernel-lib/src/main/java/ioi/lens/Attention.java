@@ -87,7 +87,7 @@ final class Attention {
         long batch = s.get(0);
         long pos = s.get(1);
         long he = (long) nHeads * dHead;
-        NDArray qkv = x.matMul(wQkv).add(bQkv); // [batch, pos, 3*head_index*d_head]
+        NDArray qkv = x.matMul(wQkv).addi(bQkv); // [batch, pos, 3*head_index*d_head], bias in place
         NDArray q = hookQ.run(qkv.get(":, :, 0:" + he).reshape(batch, pos, nHeads, dHead)); // [batch, pos, head_index, d_head]
         NDArray k = hookK.run(qkv.get(":, :, " + he + ":" + 2 * he).reshape(batch, pos, nHeads, dHead));
         NDArray v = hookV.run(qkv.get(":, :, " + 2 * he + ":").reshape(batch, pos, nHeads, dHead));
@@ -126,10 +126,11 @@ final class Attention {
         long pos = s.get(1);
         NDArray qT = q.transpose(0, 2, 1, 3); // [batch, head_index, query_pos, d_head]
         NDArray kT = k.transpose(0, 2, 3, 1); // [batch, head_index, d_head, key_pos]
-        NDArray raw = qT.matMul(kT).div(attnScale); // [batch, head_index, query_pos, key_pos]
+        NDArray raw = qT.matMul(kT).divi(attnScale); // [batch, head_index, query_pos, key_pos], scaled in place
         NDArray minusInf = raw.getManager().create(Float.NEGATIVE_INFINITY);
         NDArray scores = hookAttnScores.run( // [batch, head_index, query_pos, key_pos]
                 NDArrays.where(mask.broadcast(raw.getShape()), raw, minusInf.broadcast(raw.getShape())));
+        raw.close(); // no hook sees it: free it now rather than at the end of the pass
         NDArray softmax = scores.softmax(-1); // [batch, head_index, query_pos, key_pos]
         if (hasPadding) {
             softmax = NDArrays.where(softmax.isNaN(), softmax.zerosLike(), softmax);
@@ -142,8 +143,8 @@ final class Attention {
             NDArray perHead = byHead.matMul(wO) // [head_index, batch*pos, d_model]
                     .reshape(nHeads, batch, pos, -1).transpose(1, 2, 0, 3); // [batch, pos, head_index, d_model]
             NDArray res = hookResult.run(perHead); // [batch, pos, head_index, d_model]
-            return res.sum(new int[] {2}).add(bO); // [batch, pos, d_model]
+            return res.sum(new int[] {2}).addi(bO); // [batch, pos, d_model]
         }
-        return z.reshape(batch, pos, (long) nHeads * dHead).matMul(wOFlat).add(bO); // [batch, pos, d_model]
+        return z.reshape(batch, pos, (long) nHeads * dHead).matMul(wOFlat).addi(bO); // [batch, pos, d_model]
     }
 }

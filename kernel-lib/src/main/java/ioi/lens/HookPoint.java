@@ -17,10 +17,13 @@ public final class HookPoint {
     static final class Registration {
         final HookFunction fn;
         final boolean permanent;
+        /** The library's own capture hook: it takes what it keeps out of the pass's scope itself. */
+        final boolean capture;
 
-        Registration(HookFunction fn, boolean permanent) {
+        Registration(HookFunction fn, boolean permanent, boolean capture) {
             this.fn = fn;
             this.permanent = permanent;
+            this.capture = capture;
         }
     }
 
@@ -66,8 +69,22 @@ public final class HookPoint {
         return !hooks.isEmpty();
     }
 
+    /** Whether a user hook (not only the cache's capture) is registered here. */
+    boolean hasUserHooks() {
+        for (Registration r : hooks) {
+            if (!r.capture) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     Registration add(HookFunction fn, boolean permanent) {
-        Registration r = new Registration(fn, permanent);
+        return add(fn, permanent, false);
+    }
+
+    Registration add(HookFunction fn, boolean permanent, boolean capture) {
+        Registration r = new Registration(fn, permanent, capture);
         hooks.add(r);
         return r;
     }

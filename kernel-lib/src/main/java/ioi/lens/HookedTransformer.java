@@ -177,6 +177,7 @@ public final class HookedTransformer implements AutoCloseable {
         NDManager manager = device == null ? NDManager.newBaseManager() : NDManager.newBaseManager(device);
         try {
             LinkedHashMap<String, NDArray> sd;
+            HookedTransformer loaded;
             // Everything made while loading is freed but the arrays the model keeps.
             try (NDScope scope = new NDScope();
                     SafetensorsFile file = Safetensors.open(dir.resolve("model.safetensors"))) {
@@ -186,8 +187,10 @@ public final class HookedTransformer implements AutoCloseable {
                 for (NDArray p : model.ownedArrays()) {
                     NDScope.unregister(p); // kept: weights and their fused forms; the rest is freed
                 }
-                return model;
+                loaded = model;
             }
+            NativeMemory.trim(); // the copies made while loading were freed; give their pages back
+            return loaded;
         } catch (RuntimeException e) {
             manager.close();
             tokenizer.close();
@@ -291,6 +294,10 @@ public final class HookedTransformer implements AutoCloseable {
     }
 
     private HookScope add(List<Hook> hooks, boolean permanent) {
+        return add(hooks, permanent, false);
+    }
+
+    private HookScope add(List<Hook> hooks, boolean permanent, boolean capture) {
         // Resolve every name first, so a bad name adds nothing.
         List<HookPoint> points = new ArrayList<>();
         List<HookFunction> fns = new ArrayList<>();
@@ -309,7 +316,7 @@ public final class HookedTransformer implements AutoCloseable {
         }
         HookScope scope = new HookScope();
         for (int i = 0; i < points.size(); i++) {
-            scope.added(points.get(i), points.get(i).add(fns.get(i), permanent));
+            scope.added(points.get(i), points.get(i).add(fns.get(i), permanent, capture));
         }
         return scope;
     }
@@ -405,12 +412,12 @@ public final class HookedTransformer implements AutoCloseable {
     public Output forward(List<String> texts, RunOptions options) {
         try (NDManager tmp = resultManager.newSubManager()) {
             Input in = textInput(texts, options, tmp);
-            return run(in.tokens, options.attentionMask(in.mask), resultManager);
+            return run(in.tokens, options.attentionMask(in.mask), resultManager, null);
         }
     }
 
     public Output forward(NDArray input, RunOptions options) {
-        return run(input, options, input.getManager());
+        return run(input, options, input.getManager(), null);
     }
 
     /** TL's {@code run_with_hooks}: the hooks are on for this pass only. */
@@ -458,8 +465,8 @@ public final class HookedTransformer implements AutoCloseable {
             cache.put(hook.name(), act);
             return null;
         };
-        try (HookScope scope = addHook(filter, capture)) {
-            Output out = run(input, options, cache.manager());
+        try (HookScope scope = add(List.of(Hook.matching(filter, capture)), false, true)) {
+            Output out = run(input, options, cache.manager(), cache);
             cache.setOutput(out.logits(), out.loss());
             return cache;
         } catch (RuntimeException e) {
@@ -485,7 +492,7 @@ public final class HookedTransformer implements AutoCloseable {
      * The forward pass. Every intermediate lives in an NDScope and is freed on return; the returned
      * arrays are attached to {@code out}.
      */
-    private Output run(NDArray input, RunOptions options, NDManager out) {
+    private Output run(NDArray input, RunOptions options, NDManager out, ActivationCache sink) {
         int start = options.startAtLayer() == null ? 0 : normaliseLayer(options.startAtLayer(), "startAtLayer");
         int stop = options.stopAtLayer() == null ? cfg.nLayers() : normaliseLayer(options.stopAtLayer(), "stopAtLayer");
         if (stop < start) {
@@ -521,8 +528,30 @@ public final class HookedTransformer implements AutoCloseable {
             } else {
                 residual = input; // [batch, pos, d_model]
             }
+            // With no user hook, no user code runs during the pass, so a block's intermediates
+            // are dead once it returns (the cache's capture takes what it keeps out of the scope
+            // itself): free them per block, peak memory of one block instead of all of them. A
+            // user hook may keep an activation for a later hook, so then everything lives to the
+            // end of the pass.
+            boolean perBlockScope = hookDict.values().stream().noneMatch(HookPoint::hasUserHooks);
             for (int l = start; l < stop; l++) {
-                residual = blocks.get(l).forward(residual, attnMask, hasPadding, active); // [batch, pos, d_model]
+                if (!perBlockScope) {
+                    residual = blocks.get(l).forward(residual, attnMask, hasPadding, active); // [batch, pos, d_model]
+                    continue;
+                }
+                NDArray next;
+                try (NDScope blockScope = new NDScope()) {
+                    next = blocks.get(l).forward(residual, attnMask, hasPadding, active); // [batch, pos, d_model]
+                    NDScope.unregister(next);
+                }
+                if (sink == null || !sink.holds(next)) {
+                    NDScope.register(next); // owned by the pass's scope again, unless the cache took it
+                }
+                if (sink != null && sink.holds(residual)) {
+                    // captured inside the block (hook_resid_pre) but registered out here
+                    NDScope.unregister(residual);
+                }
+                residual = next;
             }
             if (options.stopAtLayer() != null) {
                 return keep(out, residual == input ? input.duplicate() : residual, null);
@@ -531,7 +560,7 @@ public final class HookedTransformer implements AutoCloseable {
             if (options.returnType() == RunOptions.ReturnType.NONE) {
                 return new Output(null, null);
             }
-            NDArray logits = normalized.matMul(wU).add(bU); // [batch, pos, d_vocab]
+            NDArray logits = normalized.matMul(wU).addi(bU); // [batch, pos, d_vocab]; b_U in place: one d_vocab-wide buffer, not two
             NDArray loss = null;
             if (options.returnType() != RunOptions.ReturnType.LOGITS) {
                 if (tokens == null) {

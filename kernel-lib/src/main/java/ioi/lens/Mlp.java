@@ -26,14 +26,23 @@ final class Mlp {
     }
 
     NDArray forward(NDArray x) { // [batch, pos, d_model]
-        NDArray pre = hookPre.run(x.matMul(wIn).add(bIn)); // [batch, pos, d_mlp]
+        // Biases are added in place to the fresh matmul outputs: same values, one buffer fewer.
+        NDArray pre = hookPre.run(x.matMul(wIn).addi(bIn)); // [batch, pos, d_mlp]
         NDArray post = hookPost.run(geluNew(pre)); // [batch, pos, d_mlp]
-        return post.matMul(wOut).add(bOut); // [batch, pos, d_model]
+        return post.matMul(wOut).addi(bOut); // [batch, pos, d_model]
     }
 
     /** GPT-2's tanh approximation: {@code 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))}. */
     static NDArray geluNew(NDArray x) {
-        NDArray inner = x.add(x.pow(3).mul(0.044715)).mul(GELU_C);
-        return x.mul(0.5).mul(inner.tanh().add(1.0));
+        // The same element-wise ops in the same order as
+        //   x.mul(0.5).mul(x.add(x.pow(3).mul(0.044715)).mul(GELU_C).tanh().add(1.0))
+        // (bit-identical: only the operands of + and * swap), but in place on two buffers that are
+        // freed here, instead of eight [batch, pos, d_mlp] temporaries held to the end of the pass.
+        NDArray inner = x.pow(3).muli(0.044715).addi(x).muli(GELU_C); // [batch, pos, d_mlp]
+        NDArray t = inner.tanh(); // [batch, pos, d_mlp]
+        inner.close();
+        NDArray out = x.mul(0.5).muli(t.addi(1.0)); // [batch, pos, d_mlp]
+        t.close();
+        return out;
     }
 }

@@ -15,6 +15,7 @@ import java.nio.file.StandardCopyOption;
 public final class TestModels {
 
     private static Path tinyDir;
+    private static Path ioiDir;
 
     private TestModels() {}
 
@@ -55,6 +56,34 @@ public final class TestModels {
             }
         }
         return tinyDir;
+    }
+
+    /**
+     * The committed 12-layer, 12-head random GPT-2 of the IOI experiments (d_model 24, written by
+     * tools/goldens/make_ioi_goldens.py) assembled into a checkpoint directory with GPT-2's tokenizer.
+     */
+    public static synchronized Path ioiGpt2() {
+        if (ioiDir == null) {
+            ioiDir = assemble("ioi-gpt2");
+        }
+        return ioiDir;
+    }
+
+    private static Path assemble(String resourceDir) {
+        try {
+            Path dir = Files.createTempDirectory(resourceDir);
+            dir.toFile().deleteOnExit(); // registered first, deleted last (after its files)
+            Files.copy(resource(resourceDir + "/config.json"), dir.resolve("config.json"));
+            Files.copy(resource(resourceDir + "/model.safetensors"), dir.resolve("model.safetensors"));
+            Files.copy(shared().resolve("gpt2-tokenizer/tokenizer.json"), dir.resolve("tokenizer.json"),
+                    StandardCopyOption.REPLACE_EXISTING);
+            for (String f : new String[] {"config.json", "model.safetensors", "tokenizer.json"}) {
+                dir.resolve(f).toFile().deleteOnExit();
+            }
+            return dir;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     public static Path golden(String name) {

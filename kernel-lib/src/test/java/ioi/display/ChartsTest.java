@@ -1,0 +1,177 @@
+package ioi.display;
+
+import com.google.gson.Gson;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class ChartsTest {
+    static final List<String> TOKENS = List.of("<|endoftext|>", "When", " Mary", " and", " John", " went", " John", " gave");
+
+    static float[][][] patterns(int heads, int n) {
+        float[][][] p = new float[heads][n][n];
+        for (int h = 0; h < heads; h++)
+            for (int q = 0; q < n; q++)
+                for (int k = 0; k < n; k++)
+                    p[h][q][k] = k > q ? Float.NEGATIVE_INFINITY : (float) (h + 1) / (10 * (q + 1)) * (k % 2 == 0 ? 1 : -1);
+        return p;
+    }
+
+    /** What the kernel does with a bundle: Gson (the kernel's is a relocated copy, with default settings). */
+    static JsonObject viaKernelGson(Object value) {
+        return JsonParser.parseString(new Gson().toJson(value)).getAsJsonObject();
+    }
+
+    @Test
+    void facetedImshowHasOnePanelPerFacetOnASharedColourAxis() {
+        int heads = 5, n = TOKENS.size();
+        List<String> labels = List.of("L9H6", "L9H9", "L10H0", "L10H7", "L11H10");
+        Figure fig = Charts.imshow(patterns(heads, n)).x(TOKENS).y(TOKENS).facetLabels(labels)
+                .facetColWrap(3).labels("key", "query").colorLabel("score").title("Scores").figure();
+        JsonObject json = JsonParser.parseString(fig.toJson()).getAsJsonObject();
+        JsonArray data = json.getAsJsonArray("data");
+        JsonObject layout = json.getAsJsonObject("layout");
+        assertEquals(heads, data.size());
+        for (int f = 0; f < heads; f++) {
+            JsonObject t = data.get(f).getAsJsonObject();
+            String k = f == 0 ? "" : Integer.toString(f + 1);
+            assertEquals("heatmap", t.get("type").getAsString());
+            assertEquals("x" + k, t.get("xaxis").getAsString());
+            assertEquals("y" + k, t.get("yaxis").getAsString());
+            assertEquals("coloraxis", t.get("coloraxis").getAsString(), "one shared colour scale");
+            assertTrue(layout.has("xaxis" + k) && layout.has("yaxis" + k), "axes for facet " + f);
+            assertEquals("reversed", layout.getAsJsonObject("yaxis" + k).get("autorange").getAsString());
+            assertTrue(t.get("hovertemplate").getAsString().contains(labels.get(f)), "head name in hover");
+            assertTrue(t.get("hovertemplate").getAsString().contains("query: %{y}"));
+        }
+        assertFalse(layout.has("xaxis6"));
+        assertEquals("x", layout.getAsJsonObject("xaxis2").get("matches").getAsString());
+        // grid of 3 columns: facet 3 starts the second row, so facets 0..1 have no x tick labels
+        assertFalse(layout.getAsJsonObject("xaxis").get("showticklabels").getAsBoolean());
+        assertFalse(layout.getAsJsonObject("xaxis3").has("showticklabels"), "facet 2 is lowest in its column");
+        assertTrue(layout.getAsJsonObject("xaxis4").getAsJsonObject("title").get("text").getAsString().equals("key"));
+        assertFalse(layout.getAsJsonObject("yaxis2").get("showticklabels").getAsBoolean());
+
+        JsonObject coloraxis = layout.getAsJsonObject("coloraxis");
+        assertEquals(0.0, coloraxis.get("cmid").getAsDouble(), "diverging around 0");
+        JsonArray scale = coloraxis.getAsJsonArray("colorscale");
+        assertEquals("#67001f", scale.get(0).getAsJsonArray().get(1).getAsString(), "RdBu: red low");
+        assertEquals("#053061", scale.get(scale.size() - 1).getAsJsonArray().get(1).getAsString(), "blue high");
+        assertEquals("score", coloraxis.getAsJsonObject("colorbar").getAsJsonObject("title").get("text").getAsString());
+
+        JsonArray annotations = layout.getAsJsonArray("annotations");
+        assertEquals(heads, annotations.size());
+        assertEquals("L10H0", annotations.get(2).getAsJsonObject().get("text").getAsString());
+        assertEquals("Scores", layout.getAsJsonObject("title").get("text").getAsString(), "title.text form (plotly.js >= 2)");
+    }
+
+    @Test
+    void nanAndInfinityBecomeNull() {
+        float[][] z = {{1f, Float.NaN}, {Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY}};
+        Figure fig = Charts.imshow(z).figure();
+        JsonArray rows = JsonParser.parseString(fig.toJson()).getAsJsonObject().getAsJsonArray("data")
+                .get(0).getAsJsonObject().getAsJsonArray("z");
+        assertEquals(1.0, rows.get(0).getAsJsonArray().get(0).getAsDouble());
+        assertTrue(rows.get(0).getAsJsonArray().get(1).isJsonNull());
+        assertTrue(rows.get(1).getAsJsonArray().get(0).isJsonNull());
+        assertTrue(rows.get(1).getAsJsonArray().get(1).isJsonNull());
+
+        double[] y = {1, Double.NaN, Double.POSITIVE_INFINITY};
+        JsonObject line = viaKernelGson(Charts.line(y).figure().toMap());
+        JsonArray ys = line.getAsJsonArray("data").get(0).getAsJsonObject().getAsJsonArray("y");
+        assertEquals(3, ys.size());
+        assertTrue(ys.get(1).isJsonNull() && ys.get(2).isJsonNull());
+    }
+
+    @Test
+    void bundleSerialisesWithDefaultGsonAndParsesBack() {
+        Figure fig = Charts.imshow(patterns(3, TOKENS.size())).x(TOKENS).y(TOKENS).figure();
+        Map<String, Object> bundle = fig.mimeBundle();
+        assertEquals(List.of("application/vnd.plotly.v1+json", "text/html", "text/plain"), List.copyOf(bundle.keySet()));
+        assertInstanceOf(Map.class, bundle.get("application/vnd.plotly.v1+json"), "a JSON object, not a string");
+        JsonObject all = viaKernelGson(bundle); // would throw on NaN / Infinity
+        JsonObject plotly = all.getAsJsonObject("application/vnd.plotly.v1+json");
+        assertEquals(3, plotly.getAsJsonArray("data").size());
+        assertTrue(plotly.has("layout") && plotly.has("config"));
+        assertEquals(JsonParser.parseString(fig.toJson()), plotly, "same figure in the JSON MIME type and in toJson()");
+        assertTrue(((String) bundle.get("text/plain")).contains("3 heatmap"));
+    }
+
+    @Test
+    void repeatedTokensStayDistinctAndLabelsAreEscaped() {
+        Figure fig = Charts.imshow(patterns(1, TOKENS.size())).x(TOKENS).y(TOKENS).figure();
+        JsonArray x = JsonParser.parseString(fig.toJson()).getAsJsonObject().getAsJsonArray("data")
+                .get(0).getAsJsonObject().getAsJsonArray("x");
+        assertEquals("&lt;|endoftext|&gt;", x.get(0).getAsString(), "Plotly's label markup would eat <...>");
+        assertEquals(" John", x.get(4).getAsString());
+        assertEquals(" John\u200b", x.get(6).getAsString(), "the second ' John' is a separate category");
+        assertEquals(TOKENS.size(), x.asList().stream().map(JsonElement::getAsString).distinct().count());
+        assertEquals("category", fig.layout().get("xaxis") instanceof Map<?, ?> m ? m.get("type") : null);
+    }
+
+    @Test
+    void scatterColourGroupsAreTraces() {
+        double[] x = {0.1, 0.5, 0.9, 0.3}, y = {1, 2, 3, 4};
+        Figure fig = Charts.scatter(x, y).color("class", List.of("name mover", "other", "name mover", "backup"))
+                .hover(List.of("L9H6", "L0H1", "L9H9", "L10H10")).labels("attention to IO", "dot with IO").figure();
+        JsonObject json = viaKernelGson(fig.toMap());
+        JsonArray data = json.getAsJsonArray("data");
+        assertEquals(3, data.size(), "one trace per group");
+        JsonObject movers = data.get(0).getAsJsonObject();
+        assertEquals("name mover", movers.get("name").getAsString());
+        assertEquals(List.of(0.1, 0.9), movers.getAsJsonArray("x").asList().stream().map(JsonElement::getAsDouble).toList());
+        assertEquals(List.of("L9H6", "L9H9"), movers.getAsJsonArray("text").asList().stream().map(JsonElement::getAsString).toList());
+        assertTrue(movers.get("hovertemplate").getAsString().startsWith("%{text}"));
+        assertEquals("class", json.getAsJsonObject("layout").getAsJsonObject("legend").getAsJsonObject("title").get("text").getAsString());
+    }
+
+    @Test
+    void lineAndBar() {
+        JsonObject line = viaKernelGson(Charts.line().add("IO", new double[] {1, 2, 3}).add("S", new double[] {3, 2, 1})
+                .x(List.of("a", "b", "a")).markers(true).labels("position", "logit").figure().toMap());
+        JsonArray data = line.getAsJsonArray("data");
+        assertEquals(2, data.size());
+        assertEquals("lines+markers", data.get(0).getAsJsonObject().get("mode").getAsString());
+        assertEquals("position", line.getAsJsonObject("layout").getAsJsonObject("xaxis").getAsJsonObject("title").get("text").getAsString());
+
+        JsonObject bar = viaKernelGson(Charts.bar(List.of("L9H6", "L9H9", "L10H0"), new double[] {0.5, -0.2, 0.1})
+                .add("ablated", new double[] {0.1, 0.1, 0.1}).barmode("group").figure().toMap());
+        assertEquals(2, bar.getAsJsonArray("data").size());
+        assertEquals("bar", bar.getAsJsonArray("data").get(0).getAsJsonObject().get("type").getAsString());
+        assertEquals("group", bar.getAsJsonObject("layout").get("barmode").getAsString());
+
+        JsonObject h = viaKernelGson(Charts.bar(List.of("a", "b"), new float[] {1, 2}).horizontal().figure().toMap());
+        JsonObject t = h.getAsJsonArray("data").get(0).getAsJsonObject();
+        assertEquals("h", t.get("orientation").getAsString());
+        assertEquals("a", t.getAsJsonArray("y").get(0).getAsString());
+    }
+
+    @Test
+    void shapeErrorsNameTheShapes() {
+        var e = assertThrows(IllegalArgumentException.class, () -> Charts.imshow(new float[][] {{1, 2}, {3}}));
+        assertTrue(e.getMessage().contains("row 1 has 1 columns, expected 2"), e.getMessage());
+        var e2 = assertThrows(IllegalArgumentException.class, () -> Charts.imshow(patterns(2, 3)).x(List.of("a", "b")));
+        assertTrue(e2.getMessage().contains("2 entries, expected 3"), e2.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> Charts.scatter(new double[2], new double[3]));
+        assertThrows(IllegalArgumentException.class, () -> Charts.line(new double[] {1, 2}).add("b", new double[] {1}));
+    }
+
+    @Test
+    void figureWithSetsNestedLayoutOnACopy() {
+        Figure fig = Charts.line(new double[] {1, 2}).figure();
+        Figure g = fig.with("yaxis.title.text", "logit diff").with("height", 600).title("<b>T</b>");
+        assertNotSame(fig.layout(), g.layout());
+        assertEquals(600, g.layout().get("height"));
+        assertEquals("logit diff", ((Map<?, ?>) ((Map<?, ?>) g.layout().get("yaxis")).get("title")).get("text"));
+        assertEquals("&lt;b&gt;T&lt;/b&gt;", ((Map<?, ?>) g.layout().get("title")).get("text"));
+        assertFalse(((Map<?, ?>) fig.layout().get("yaxis")).containsKey("title"), "original unchanged");
+        assertTrue(g.toString().contains("\"<b>T</b>\""), g.toString());
+    }
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Executes every notebook headlessly on a small checkpoint and fails on any error: what `./ioi test`
+# is to call for the notebooks. Set-up (idempotent), a checkpoint directory assembled under target/,
+# `./ioi run --model DIR`, then a check of each executed notebook: no error output, every code cell run.
+#
+#   tools/env/test_notebooks.sh [NOTEBOOK...]
+#
+# Environment: IOI_TEST_CHECKPOINT (a dir with config.json + model.safetensors; default the tests'
+# tiny GPT-2, kernel-lib/src/test/resources/tiny-gpt2), IOI_SHARED (default ../shared, for
+# gpt2-tokenizer/tokenizer.json), IOI_TEST_OUT (default target/notebook-tests/out).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+SHARED="${IOI_SHARED:-$ROOT/../shared}"
+CHECKPOINT="${IOI_TEST_CHECKPOINT:-$ROOT/kernel-lib/src/test/resources/tiny-gpt2}"
+TOKENIZER="$SHARED/gpt2-tokenizer/tokenizer.json"
+MODEL_DIR="$ROOT/target/notebook-tests/$(basename "$CHECKPOINT")"
+OUT="${IOI_TEST_OUT:-$ROOT/target/notebook-tests/out}"
+
+for f in "$CHECKPOINT/config.json" "$CHECKPOINT/model.safetensors" "$TOKENIZER"; do
+  [[ -f "$f" ]] || { echo "test_notebooks: missing $f" >&2; exit 2; }
+done
+prefix="$("$ROOT/tools/env/setup.sh")"
+
+rm -rf "$MODEL_DIR" "$OUT"
+mkdir -p "$MODEL_DIR"
+cp "$CHECKPOINT/config.json" "$CHECKPOINT/model.safetensors" "$TOKENIZER" "$MODEL_DIR/"
+
+rc=0
+"$ROOT/ioi" run --model "$MODEL_DIR" --out "$OUT" "$@" || rc=$?
+
+"$prefix/bin/python" - "$OUT" "$rc" <<'PY'
+import json, sys
+from pathlib import Path
+import nbformat
+out, rc = Path(sys.argv[1]), int(sys.argv[2])
+summary_file = out / "summary.json"
+if not summary_file.is_file():
+    print(f"test_notebooks: no {summary_file} (./ioi run exited {rc})")
+    print("0 passed, 1 failed")
+    sys.exit(1)
+passed = failed = 0
+for r in json.loads(summary_file.read_text())["notebooks"]:
+    nb = nbformat.read(out / r["ipynb"], as_version=4)
+    problems = []
+    if r["status"] != "ok":
+        problems.append(f"{r['status']}: {r['error']}")
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if cell.execution_count is None and "skip-execution" not in cell.metadata.get("tags", []):
+            problems.append(f"cell {i} did not run")
+        for o in cell.get("outputs", []):
+            if o.output_type == "error" and "raises-exception" not in cell.metadata.get("tags", []):
+                problems.append(f"cell {i}: {o.ename}: {o.evalue[:200]}")
+    if problems:
+        failed += 1
+        print(f"FAIL {r['notebook']}: " + "; ".join(dict.fromkeys(problems)))
+    else:
+        passed += 1
+        print(f"ok   {r['notebook']} ({r['seconds']} s)")
+print(f"notebooks: {passed} passed, {failed} failed")
+sys.exit(1 if failed or rc else 0)
+PY
