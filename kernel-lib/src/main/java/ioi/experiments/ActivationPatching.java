@@ -18,10 +18,13 @@ import ioi.lens.RunOptions;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Activation patching (ARENA 1.4.1 §3; the paper's App A uses it for the S-inhibition heads, Figs
@@ -64,9 +67,15 @@ public final class ActivationPatching implements AutoCloseable {
      *     the clean and corrupted prompts differ), the patched run is the corrupted run, so the
      *     cell gets {@link #baseline()} without a forward pass (TL runs it anyway). Costs one
      *     cached corrupted run of the patched hooks.
+     * @param reusePrefix run only the positions from the first one a group's patches change: the
+     *     positions before it are the corrupted run's in every copy (attention is causal), so their
+     *     keys and values come from the corrupted run's cache and are merged into each head's
+     *     output in the hooks (two-part softmax), exact up to float rounding. Cells patching
+     *     attention scores or patterns, or the embeddings, always run every position.
      * @param progress reports cells as they finish
      */
-    public record Options(int maxCellsPerForward, long maxTokensPerForward, boolean skipUnchanged, Progress progress) {
+    public record Options(int maxCellsPerForward, long maxTokensPerForward, boolean skipUnchanged, boolean reusePrefix,
+            Progress progress) {
         public Options {
             if (maxCellsPerForward < 1) {
                 throw new IllegalArgumentException("maxCellsPerForward must be >= 1 but is " + maxCellsPerForward);
@@ -80,23 +89,27 @@ public final class ActivationPatching implements AutoCloseable {
         }
 
         public static Options defaults() {
-            return new Options(Integer.MAX_VALUE, 4096, true, Progress.NONE);
+            return new Options(Integer.MAX_VALUE, 4096, true, true, Progress.NONE);
         }
 
         public Options maxCellsPerForward(int n) {
-            return new Options(n, maxTokensPerForward, skipUnchanged, progress);
+            return new Options(n, maxTokensPerForward, skipUnchanged, reusePrefix, progress);
         }
 
         public Options maxTokensPerForward(long n) {
-            return new Options(maxCellsPerForward, n, skipUnchanged, progress);
+            return new Options(maxCellsPerForward, n, skipUnchanged, reusePrefix, progress);
         }
 
         public Options skipUnchanged(boolean on) {
-            return new Options(maxCellsPerForward, maxTokensPerForward, on, progress);
+            return new Options(maxCellsPerForward, maxTokensPerForward, on, reusePrefix, progress);
         }
 
         public Options progress(Progress p) {
-            return new Options(maxCellsPerForward, maxTokensPerForward, skipUnchanged, p);
+            return new Options(maxCellsPerForward, maxTokensPerForward, skipUnchanged, reusePrefix, p);
+        }
+
+        public Options reusePrefix(boolean on) {
+            return new Options(maxCellsPerForward, maxTokensPerForward, skipUnchanged, on, progress);
         }
     }
 
@@ -106,7 +119,7 @@ public final class ActivationPatching implements AutoCloseable {
     private final PatchingMetric metric;
     private final Options options;
     private final NDManager manager; // owns everything below
-    private final ActivationCache corrupted; // resid_pre of every layer, resid_post of the last: [batch, cut, d_model]
+    private final ActivationCache corrupted; // resid_pre and k, v of every layer, resid_post of the last; pos cut
     private final NDArray tokens; // corrupted tokens cut to [batch, cut]
     private final long batch;
     private final long seqLen; // full sequence length (TL's pos axis)
@@ -115,7 +128,7 @@ public final class ActivationPatching implements AutoCloseable {
     private final NDArray wU; // [batch, d_model, t], or null: the metric reads every column
     private final NDArray bU; // [batch, t]
     private final double baseline;
-    private long skippedCells;
+    private RunStats stats = new RunStats(0, 0, 0, 0);
 
     private ActivationPatching(HookedTransformer model, NDArray corruptedTokens, ActivationCache clean,
             PatchingMetric metric, Options options) {
@@ -153,7 +166,8 @@ public final class ActivationPatching implements AutoCloseable {
                 tokens = keep(corruptedTokens.get(":, :" + cut).toType(DataType.INT64, false).duplicate()); // [batch, cut]
             }
             String lastPost = HookNames.getActName("resid_post", cfg.nLayers() - 1);
-            corruptedCache = model.runWithCache(tokens, n -> n.endsWith(".hook_resid_pre") || n.equals(lastPost),
+            corruptedCache = model.runWithCache(tokens, n -> n.endsWith(".hook_resid_pre") || n.equals(lastPost)
+                    || n.endsWith(".attn.hook_k") || n.endsWith(".attn.hook_v"),
                     RunOptions.defaults().returnType(RunOptions.ReturnType.NONE));
             long[][] cols = metric.tokens();
             if (cols != null) {
@@ -175,7 +189,7 @@ public final class ActivationPatching implements AutoCloseable {
                 bU = null;
             }
             this.corrupted = corruptedCache;
-            this.baseline = score(corruptedCache.get(lastPost), 1)[0];
+            this.baseline = score(corruptedCache.get(lastPost), 1, 0)[0];
         } catch (RuntimeException e) {
             if (corruptedCache != null) {
                 corruptedCache.close();
@@ -314,8 +328,11 @@ public final class ActivationPatching implements AutoCloseable {
 
     // ---------------------------------------------------------------- the batched core
 
-    /** A cell ready to run: its index in the caller's list, the layer it starts at, its patches. */
-    private record Cell(int index, int start, List<Patch> patches) {}
+    /**
+     * A cell ready to run: its index in the caller's list, the layer it starts at, the first
+     * position it can change (0 when the prefix cannot be reused), its patches.
+     */
+    private record Cell(int index, int start, long from, List<Patch> patches) {}
 
     /**
      * The metric of the corrupted run with each cell's patches applied, one value per cell in the
@@ -331,7 +348,8 @@ public final class ActivationPatching implements AutoCloseable {
         progress.start(cells.size());
         try (NDManager runManager = manager.newSubManager();
                 Unchanged unchanged = options.skipUnchanged() ? new Unchanged(cells, runManager) : null) {
-            Map<String, Map<NDArray, NDArray>> cutSources = new java.util.HashMap<>(); // hook -> full source -> cut [1, batch, ...]
+            // hook -> full-length source -> cut [1, batch, ...]
+            Map<String, Map<NDArray, NDArray>> cutSources = new HashMap<>();
             List<Cell> todo = new ArrayList<>();
             long skipped = 0;
             for (int i = 0; i < cells.size(); i++) {
@@ -342,37 +360,59 @@ public final class ActivationPatching implements AutoCloseable {
                     skipped++;
                     continue;
                 }
-                todo.add(new Cell(i, startLayer(patches), patches));
+                int start = startLayer(patches);
+                todo.add(new Cell(i, start, firstChanged(patches, start, unchanged), patches));
             }
-            skippedCells = skipped;
+            long forwards = 0;
+            long tokenLayers = 0;
             progress.step(skipped);
-            todo.sort(Comparator.comparingInt(Cell::start)); // stable: cells keep their order within a layer
-            int perForward = (int) Math.max(1, Math.min(options.maxCellsPerForward(),
-                    options.maxTokensPerForward() / (batch * cut)));
-            int from = 0;
-            while (from < todo.size()) {
-                int start = todo.get(from).start();
-                int to = from;
-                while (to < todo.size() && to - from < perForward && todo.get(to).start() == start) {
-                    to++;
+            // stable: within a layer and a first position, cells keep their order
+            todo.sort(Comparator.comparingInt(Cell::start).thenComparingLong(Cell::from));
+            int first = 0;
+            while (first < todo.size()) {
+                Cell head = todo.get(first); // the group's smallest first position: it runs [head.from, cut)
+                long tokensPerCopy = batch * (cut - head.from());
+                int perForward = (int) Math.max(1, Math.min(options.maxCellsPerForward(),
+                        options.maxTokensPerForward() / tokensPerCopy));
+                int end = first;
+                while (end < todo.size() && end - first < perForward && todo.get(end).start() == head.start()) {
+                    end++;
                 }
-                List<Cell> group = todo.subList(from, to);
-                float[] scores = runGroup(group, start, cutSources, runManager);
+                List<Cell> group = todo.subList(first, end);
+                float[] scores = runGroup(group, head.start(), head.from(), cutSources, runManager);
+                forwards++;
+                tokenLayers += group.size() * tokensPerCopy * (cfg.nLayers() - Math.max(0, head.start()));
                 for (int k = 0; k < group.size(); k++) {
                     out[group.get(k).index()] = scores[k];
                 }
                 progress.step(group.size());
-                from = to;
+                first = end;
             }
+            stats = new RunStats(cells.size(), skipped, forwards, tokenLayers);
         } finally {
             progress.done();
         }
         return out;
     }
 
+    /**
+     * What the last {@link #run} (or grid) did.
+     *
+     * @param cells cells asked for
+     * @param skipped cells answered without a forward pass (nothing changed before the metric reads)
+     * @param forwards batched forward passes
+     * @param tokenLayers token-blocks computed: sum over passes of copies x batch x positions run x
+     *     blocks run (TL's loop computes cells x batch x pos x n_layers, plus the unembedding)
+     */
+    public record RunStats(long cells, long skipped, long forwards, long tokenLayers) {}
+
+    public RunStats lastRunStats() {
+        return stats;
+    }
+
     /** How many cells the last {@link #run} answered without a forward pass (unchanged or after the metric's positions). */
     public long skippedCells() {
-        return skippedCells;
+        return stats.skipped();
     }
 
     /**
@@ -381,12 +421,13 @@ public final class ActivationPatching implements AutoCloseable {
      */
     private final class Unchanged implements AutoCloseable {
         private final ActivationCache acts;
-        private final Map<String, Map<NDArray, NDArray>> differs = new java.util.HashMap<>(); // hook -> source -> BOOLEAN [batch, ...] cut
+        // hook -> source -> where the cut source differs from the corrupted activation, BOOLEAN [batch, ...]
+        private final Map<String, Map<NDArray, NDArray>> differs = new HashMap<>();
         private final NDManager m;
 
         Unchanged(List<List<Patch>> cells, NDManager m) {
             this.m = m;
-            java.util.Set<String> hooks = new java.util.HashSet<>();
+            Set<String> hooks = new HashSet<>();
             for (List<Patch> c : cells) {
                 for (Patch p : c) {
                     hooks.add(p.hookName());
@@ -395,17 +436,25 @@ public final class ActivationPatching implements AutoCloseable {
             acts = model.runWithCache(tokens, hooks::contains, RunOptions.defaults().returnType(RunOptions.ReturnType.NONE));
         }
 
+        /** Where the patch's source differs from the corrupted activation: BOOLEAN [batch, ...] over [0, cut). */
+        NDArray differs(Patch p) {
+            Map<NDArray, NDArray> ofHook = differs.computeIfAbsent(p.hookName(), h -> new IdentityHashMap<>());
+            return ofHook.computeIfAbsent(p.source(), s -> {
+                try (NDScope scope = new NDScope()) {
+                    NDArray cutSource = s.get(cutIndex(model.hookPoint(p.hookName()), 0));
+                    NDArray diff = cutSource.neq(acts.get(p.hookName())); // [batch, ...]
+                    NDScope.unregister(diff);
+                    diff.attach(m);
+                    return diff;
+                }
+            });
+        }
+
         boolean changesNothing(List<Patch> patches) {
             try (NDScope scope = new NDScope()) {
                 for (Patch p : patches) {
-                    NDArray d = differs.computeIfAbsent(p.hookName(), h -> new IdentityHashMap<>()).computeIfAbsent(p.source(), s -> {
-                        NDArray cutSource = s.get(cutIndex(model.hookPoint(p.hookName())));
-                        NDArray diff = cutSource.neq(acts.get(p.hookName())); // [batch, ...]
-                        NDScope.unregister(diff);
-                        diff.attach(m);
-                        return diff;
-                    });
-                    Region.Mask mask = mask(p);
+                    NDArray d = differs(p);
+                    Region.Mask mask = mask(p, 0, cut);
                     NDArray where = m.create(mask.values(), new Shape(mask.shape())).broadcast(d.getShape()); // [batch, ...]
                     if (d.logicalAnd(where).any().getBoolean()) {
                         return false;
@@ -421,17 +470,61 @@ public final class ActivationPatching implements AutoCloseable {
         }
     }
 
-    private String cutIndex(HookPoint hp) {
+    /** The NDIndex of positions [from, cut) along every position axis. */
+    private String cutIndex(HookPoint hp, long from) {
         StringBuilder index = new StringBuilder();
         for (String dim : hp.dims()) {
-            index.append(index.length() == 0 ? "" : ", ").append(isPos(dim) ? ":" + cut : ":");
+            index.append(index.length() == 0 ? "" : ", ").append(Region.isPos(dim) ? from + ":" + cut : ":");
         }
         return index.toString();
     }
 
+    /**
+     * The first position a cell's patches can change, capped at the first position the metric
+     * reads; 0 when the prefix cannot be reused (option off, embeddings, or a hook without a
+     * {@code pos} axis: attention scores and patterns span key positions too).
+     */
+    private long firstChanged(List<Patch> patches, int start, Unchanged unchanged) {
+        if (!options.reusePrefix() || start < 0) {
+            return 0;
+        }
+        long first = Arrays.stream(positions).min().orElse(0);
+        for (Patch p : patches) {
+            HookPoint hp = model.hookPoint(p.hookName());
+            int posAxis = hp.dims().indexOf("pos");
+            if (posAxis < 0 || hp.dims().contains("key_pos")) {
+                return 0;
+            }
+            try (NDScope scope = new NDScope()) {
+                Region.Mask mask = mask(p, 0, cut);
+                NDArray touched = manager.create(mask.values(), new Shape(mask.shape())); // BOOLEAN, broadcasts
+                Shape shape = new Shape(fullShape(hp)).slice(0, posAxis).addAll(new Shape(cut))
+                        .addAll(new Shape(fullShape(hp)).slice(posAxis + 1));
+                touched = touched.broadcast(shape); // [batch, cut, ...]
+                if (unchanged != null) {
+                    touched = touched.logicalAnd(unchanged.differs(p)); // where the patch changes a value
+                }
+                int[] others = new int[shape.dimension() - 1];
+                for (int a = 0, o = 0; a < shape.dimension(); a++) {
+                    if (a != posAxis) {
+                        others[o++] = a;
+                    }
+                }
+                long[] perPos = touched.toType(DataType.INT32, false).sum(others).toType(DataType.INT64, false)
+                        .toLongArray(); // [cut]
+                for (int q = 0; q < perPos.length && q < first; q++) {
+                    if (perPos[q] > 0) {
+                        first = q;
+                    }
+                }
+            }
+        }
+        return first;
+    }
+
     private boolean touchesRunPositions(List<Patch> patches) {
         for (Patch p : patches) {
-            if (mask(p).any()) {
+            if (mask(p, 0, cut).any()) {
                 return true;
             }
         }
@@ -450,7 +543,8 @@ public final class ActivationPatching implements AutoCloseable {
         return start;
     }
 
-    private Region.Mask mask(Patch p) {
+    /** The patch's mask over positions [from, to) (and everything else whole). */
+    private Region.Mask mask(Patch p, long from, long to) {
         HookPoint hp = model.hookPoint(p.hookName());
         long[] full = fullShape(hp);
         Shape s = p.source().getShape();
@@ -458,7 +552,7 @@ public final class ActivationPatching implements AutoCloseable {
             throw new IllegalArgumentException(p.hookName() + ": the patch source is " + s + " but the activation is "
                     + hp.dims() + " = " + new Shape(full));
         }
-        return p.region().mask(p.hookName(), hp.dims(), full, cutShape(hp, full));
+        return p.region().mask(p.hookName(), hp.dims(), full, from, to);
     }
 
     /** The activation's shape for one copy of the batch over the full sequence. */
@@ -481,19 +575,6 @@ public final class ActivationPatching implements AutoCloseable {
         return shape;
     }
 
-    private long[] cutShape(HookPoint hp, long[] full) {
-        long[] s = full.clone();
-        for (int a = 0; a < s.length; a++) {
-            if (isPos(hp.dims().get(a))) {
-                s[a] = cut;
-            }
-        }
-        return s;
-    }
-
-    private static boolean isPos(String dim) {
-        return dim.equals("pos") || dim.equals("query_pos") || dim.equals("key_pos");
-    }
 
     /** Patches of one hook that read the same source: the source cut, and a mask per copy. */
     private static final class SourceGroup {
@@ -506,7 +587,11 @@ public final class ActivationPatching implements AutoCloseable {
         }
     }
 
-    private float[] runGroup(List<Cell> group, int start, Map<String, Map<NDArray, NDArray>> cutSources,
+    /**
+     * Runs one group: every cell starts at layer {@code start}, and only positions [from, cut) run
+     * (from > 0 only when no cell changes anything before it).
+     */
+    private float[] runGroup(List<Cell> group, int start, long from, Map<String, Map<NDArray, NDArray>> cutSources,
             NDManager runManager) {
         int copies = group.size();
         try (NDManager gm = runManager.newSubManager()) {
@@ -514,15 +599,23 @@ public final class ActivationPatching implements AutoCloseable {
             Map<String, Map<NDArray, SourceGroup>> byHook = new LinkedHashMap<>();
             for (int k = 0; k < copies; k++) {
                 for (Patch p : group.get(k).patches()) {
-                    NDArray cutSource = cutSources.computeIfAbsent(p.hookName(), h -> new IdentityHashMap<>())
-                            .computeIfAbsent(p.source(), s -> cutSource(p, runManager));
+                    NDArray cutSource = cutSources.computeIfAbsent(p.hookName() + "@" + from, h -> new IdentityHashMap<>())
+                            .computeIfAbsent(p.source(), s -> cutSource(p, from, runManager));
                     SourceGroup g = byHook.computeIfAbsent(p.hookName(), n -> new LinkedHashMap<>())
                             .computeIfAbsent(p.source(), s -> new SourceGroup(cutSource, copies));
-                    Region.Mask m = mask(p);
+                    Region.Mask m = mask(p, from, cut);
                     g.masks[k] = g.masks[k] == null ? m : or(g.masks[k], m);
                 }
             }
+            PrefixAttention[] prefix = new PrefixAttention[cfg.nLayers()];
             List<Hook> hooks = new ArrayList<>();
+            if (from > 0) { // the prefix's share of each head's output goes in before any patch of z
+                for (int l = start; l < cfg.nLayers(); l++) {
+                    PrefixAttention pa = new PrefixAttention(l, from, copies);
+                    prefix[l] = pa;
+                    hooks.add(Hook.of(HookNames.getActName("z", l), (z, hook) -> pa.onZ(z)));
+                }
+            }
             for (Map.Entry<String, Map<NDArray, SourceGroup>> e : byHook.entrySet()) {
                 List<NDArray[]> edits = new ArrayList<>(); // {mask [copies, ...], source [1, batch, ...]}
                 for (SourceGroup g : e.getValue().values()) {
@@ -530,32 +623,106 @@ public final class ActivationPatching implements AutoCloseable {
                 }
                 hooks.add(Hook.of(e.getKey(), (act, hook) -> patchCopies(act, copies, edits)));
             }
+            for (PrefixAttention pa : prefix) { // after any patch of q: the prefix scores use the patched queries
+                if (pa != null) {
+                    hooks.add(Hook.of(HookNames.getActName("q", pa.layer), (q, hook) -> pa.onQ(q)));
+                    hooks.add(Hook.of(HookNames.getActName("attn_scores", pa.layer), (sc, hook) -> pa.onScores(sc)));
+                }
+            }
             NDArray x;
             try (HookScope scope = model.hooks(hooks)) {
-                int first = start;
-                if (start < 0) { // embeddings patched: run from the tokens
+                int firstLayer = start;
+                if (start < 0) { // embeddings patched: run from the tokens (from is 0 then)
                     NDArray t = tokens.tile(new long[] {copies, 1}); // [copies*batch, cut]
                     t.attach(gm);
                     x = model.forward(t, RunOptions.defaults().stopAtLayer(0)).logits(); // [copies*batch, cut, d_model]
-                    first = 0;
+                    firstLayer = 0;
                 } else {
-                    x = corrupted.get("resid_pre", start).tile(new long[] {copies, 1, 1}); // [copies*batch, cut, d_model]
+                    try (NDScope s = new NDScope()) {
+                        NDArray resid = corrupted.get("resid_pre", start).get(":, " + from + ":"); // [batch, cut-from, d_model]
+                        x = resid.tile(new long[] {copies, 1, 1}); // [copies*batch, cut-from, d_model]
+                        NDScope.unregister(x);
+                    }
                     x.attach(gm);
                 }
-                for (int l = first; l < cfg.nLayers(); l++) {
+                for (int l = firstLayer; l < cfg.nLayers(); l++) {
                     // One call per block: a block's intermediates are freed before the next one runs.
                     NDArray next = model.forward(x, RunOptions.defaults().startAtLayer(l).stopAtLayer(l + 1)).logits();
                     x.close();
-                    x = next; // [copies*batch, cut, d_model]
+                    x = next; // [copies*batch, cut-from, d_model]
                 }
             }
-            return score(x, copies);
+            return score(x, copies, from);
         }
     }
 
-    private NDArray cutSource(Patch p, NDManager runManager) {
+    /**
+     * Attention of the positions run to the positions before them (the prefix, the corrupted
+     * run's in every copy): a head's output over all keys is the two partial softmaxes merged,
+     * {@code z = w_suf z_suf + w_pre z_pre} with weights from each part's log-sum-exp of scores
+     * (as flash attention merges blocks). The model computes {@code z_suf} over the positions run;
+     * {@code onQ} computes the prefix part from the corrupted run's cached keys and values,
+     * {@code onScores} reads the run positions' log-sum-exp, {@code onZ} merges.
+     */
+    private final class PrefixAttention {
+        final int layer;
+        private final long from;
+        private final int copies;
+        private NDArray lsePre; // [batch, head_index, copies*q, 1]
+        private NDArray zPre; // [batch, head_index, copies*q, d_head]
+        private NDArray lseSuf; // [batch, head_index, copies*q, 1]
+
+        PrefixAttention(int layer, long from, int copies) {
+            this.layer = layer;
+            this.from = from;
+            this.copies = copies;
+        }
+
+        /** q [copies*batch, q, head_index, d_head] -> [batch, head_index, copies*q, d_head]. */
+        private NDArray byPrompt(NDArray a) {
+            Shape s = a.getShape();
+            return a.reshape(copies, batch, s.get(1), s.get(2), s.get(3)).transpose(1, 3, 0, 2, 4)
+                    .reshape(batch, s.get(2), copies * s.get(1), s.get(3));
+        }
+
+        NDArray onQ(NDArray q) { // [copies*batch, q, head_index, d_head]
+            String idx = ":, :" + from;
+            NDArray k = corrupted.get("k", layer).get(idx).transpose(0, 2, 3, 1); // [batch, head_index, d_head, from]
+            NDArray v = corrupted.get("v", layer).get(idx).transpose(0, 2, 1, 3); // [batch, head_index, from, d_head]
+            NDArray scores = byPrompt(q).matMul(k).div(cfg.attnScale()); // [batch, head_index, copies*q, from]
+            lsePre = logSumExp(scores);
+            zPre = scores.softmax(-1).matMul(v); // [batch, head_index, copies*q, d_head]
+            return null;
+        }
+
+        NDArray onScores(NDArray scores) { // [copies*batch, head_index, q, q], -inf above the diagonal
+            Shape s = scores.getShape();
+            NDArray lse = logSumExp(scores); // [copies*batch, head_index, q, 1]
+            lseSuf = lse.reshape(copies, batch, s.get(1), s.get(2)).transpose(1, 2, 0, 3)
+                    .reshape(batch, s.get(1), copies * s.get(2), 1);
+            return null;
+        }
+
+        NDArray onZ(NDArray z) { // [copies*batch, q, head_index, d_head]
+            Shape s = z.getShape();
+            NDArray max = NDArrays.maximum(lsePre, lseSuf);
+            NDArray wPre = lsePre.sub(max).exp();
+            NDArray wSuf = lseSuf.sub(max).exp();
+            NDArray total = wPre.add(wSuf);
+            NDArray merged = byPrompt(z).mul(wSuf).add(zPre.mul(wPre)).div(total); // [batch, head_index, copies*q, d_head]
+            return merged.reshape(batch, s.get(2), copies, s.get(1), s.get(3)).transpose(2, 0, 3, 1, 4).reshape(s);
+        }
+    }
+
+    /** log(sum(exp(x))) over the last axis, keeping it: [..., 1]. Rows need one finite entry. */
+    private static NDArray logSumExp(NDArray x) {
+        NDArray max = x.max(new int[] {-1}, true);
+        return x.sub(max).exp().sum(new int[] {-1}, true).log().add(max);
+    }
+
+    private NDArray cutSource(Patch p, long from, NDManager runManager) {
         try (NDScope scope = new NDScope()) {
-            NDArray s = p.source().get(cutIndex(model.hookPoint(p.hookName()))); // [batch, ...] cut
+            NDArray s = p.source().get(cutIndex(model.hookPoint(p.hookName()), from)); // [batch, ...] positions [from, cut)
             NDArray c = s.expandDims(0).duplicate(); // [1, batch, ...], contiguous and owned here
             NDScope.unregister(c);
             c.attach(runManager);
@@ -651,19 +818,20 @@ public final class ActivationPatching implements AutoCloseable {
      * The metric of each copy from the final residual stream: ln_final and the unembedding only at
      * the metric's positions and columns.
      *
-     * @param resid [copies*batch, cut, d_model]
+     * @param resid [copies*batch, cut - from, d_model]: positions [from, cut)
      */
-    private float[] score(NDArray resid, int copies) {
+    private float[] score(NDArray resid, int copies, long from) {
         try (NDScope scope = new NDScope()) {
             long d = cfg.dModel();
+            long run = cut - from;
             long[] rows = new long[(int) (copies * batch)];
             for (int k = 0; k < copies; k++) {
                 for (int b = 0; b < batch; b++) {
-                    rows[(int) (k * batch + b)] = (k * batch + b) * cut + positions[b];
+                    rows[(int) (k * batch + b)] = (k * batch + b) * run + positions[b] - from;
                 }
             }
             NDArray idx = resid.getManager().create(rows); // [copies*batch]
-            NDArray at = resid.reshape(copies * batch * cut, d).get(new NDIndex("{}", idx)); // [copies*batch, d_model]
+            NDArray at = resid.reshape(copies * batch * run, d).get(new NDIndex("{}", idx)); // [copies*batch, d_model]
             NDArray normalized = FinalLn.apply(model, at); // [copies*batch, d_model]
             NDArray logits;
             if (wU != null) {

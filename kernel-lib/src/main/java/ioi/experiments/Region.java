@@ -93,10 +93,17 @@ public final class Region {
      * @param hook the hook name (for messages)
      * @param dims the hook's dimension names, batch first
      * @param full the activation's shape on the full sequence (indices are checked against it)
-     * @param cut the shape actually run (positions after the metric's last one cut off); indices in
-     *     [cut, full) select nothing
+     * @param from first position run
+     * @param to last position run + 1: along position axes ({@code pos, query_pos, key_pos}) the
+     *     mask covers [from, to) only, and indices outside it select nothing
      */
-    Mask mask(String hook, List<String> dims, long[] full, long[] cut) {
+    Mask mask(String hook, List<String> dims, long[] full, long from, long to) {
+        long[] cut = full.clone();
+        for (int a = 0; a < cut.length; a++) {
+            if (isPos(dims.get(a))) {
+                cut[a] = to - from;
+            }
+        }
         int n = dims.size();
         int perAxis = -1;
         long[] shape = new long[n];
@@ -111,8 +118,9 @@ public final class Region {
                     throw new IllegalArgumentException(hook + ": " + e.getKey() + " index " + i
                             + " is out of range [0, " + full[a] + ")");
                 }
-                if (i < cut[a]) {
-                    selected[a][(int) i] = true;
+                long rel = isPos(e.getKey()) ? i - from : i;
+                if (rel >= 0 && rel < cut[a]) {
+                    selected[a][(int) rel] = true;
                 }
             }
         }
@@ -131,6 +139,7 @@ public final class Region {
             shape[0] = cut[0];
             shape[perAxis] = cut[perAxis];
         }
+        long perOffset = perPromptDim != null && isPos(perPromptDim) ? from : 0;
         int size = 1;
         for (long s : shape) {
             size = Math.multiplyExact(size, (int) s);
@@ -144,7 +153,7 @@ public final class Region {
                     on = false;
                 }
             }
-            if (on && perAxis >= 0 && perPrompt[idx[0]] != idx[perAxis]) {
+            if (on && perAxis >= 0 && perPrompt[idx[0]] - perOffset != idx[perAxis]) {
                 on = false;
             }
             values[flat] = on;
@@ -156,6 +165,11 @@ public final class Region {
             }
         }
         return new Mask(shape, values);
+    }
+
+    /** Whether a dimension is a sequence position ({@code pos, query_pos, key_pos}). */
+    static boolean isPos(String dim) {
+        return dim.equals("pos") || dim.equals("query_pos") || dim.equals("key_pos");
     }
 
     private static int axis(String hook, List<String> dims, String dim) {

@@ -89,6 +89,7 @@ class ActivationPatchingTest {
                 Function<ActivationPatching, PatchingResult> fn = (Function<ActivationPatching, PatchingResult>) grid[1];
                 long t0 = System.nanoTime();
                 try (PatchingResult r = fn.apply(ap)) {
+                    System.out.println(grid[0] + ": " + ap.lastRunStats());
                     NDArray expected = g.load("act_patch/" + grid[0], m);
                     cmp.close("act_patch/" + grid[0] + " " + expected.getShape() + String.format(java.util.Locale.ROOT,
                             " (%.1f s)", (System.nanoTime() - t0) / 1e9), r.values(), expected, ATOL, 0);
@@ -162,6 +163,37 @@ class ActivationPatchingTest {
                 assertEquals(x[i], y[i], 1e-5, "cell " + i);
             }
         }
+    }
+
+    /**
+     * Running only the positions from the first changed one (prefix keys and values from the
+     * corrupted cache, merged into z in the hooks) gives the results of running every position,
+     * and computes less.
+     */
+    @Test
+    void reusingThePrefixChangesNoResult() {
+        Compare cmp = new Compare("prefix reuse vs every position");
+        ActivationPatching.Options full = ActivationPatching.Options.defaults().reusePrefix(false);
+        for (String grid : List.of("resid_pre", "head_q_all_pos", "head_out_by_pos")) {
+            try (ActivationPatching a = patching(full); ActivationPatching b = patching(ActivationPatching.Options.defaults());
+                    PatchingResult x = run(a, grid);
+                    PatchingResult y = run(b, grid)) {
+                double worst = cmp.close(grid, y.values(), x.values(), 2e-6, 0);
+                System.out.println(grid + ": every position " + a.lastRunStats() + "\n  prefix reused " + b.lastRunStats()
+                        + ", worst |diff| " + worst);
+                assertTrue(b.lastRunStats().tokenLayers() < a.lastRunStats().tokenLayers(), grid);
+                assertTrue(worst > 0, grid + ": the merged softmax rounds differently somewhere (else it did not run)");
+            }
+        }
+        cmp.check();
+    }
+
+    static PatchingResult run(ActivationPatching ap, String grid) {
+        return switch (grid) {
+            case "resid_pre" -> ap.residPre();
+            case "head_q_all_pos" -> ap.headQAllPos();
+            default -> ap.headOutByPos();
+        };
     }
 
     /**

@@ -41,7 +41,7 @@ public final class Compare {
                 d = Double.POSITIVE_INFINITY;
             }
             double excess = d - (atol + rtol * Math.abs(e[i]));
-            if (d > worst || worstAt < 0) {
+            if (d > worst) {
                 worst = d;
             }
             if (excess > worstExcess) {

@@ -1,0 +1,136 @@
+package ioi.notebook;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.NDManager;
+import ioi.data.IOIDataset;
+import ioi.experiments.Metrics;
+import ioi.experiments.IoiBatch;
+import ioi.lens.GPT2Config;
+import ioi.lens.GPT2Tokenizer;
+import ioi.lens.TestModels;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import tech.tablesaw.api.Table;
+
+/** The notebooks' glue: IOIDataset to IoiBatch, the prompt and reference tables, the head fallback. */
+class PaperTest {
+    private static GPT2Tokenizer tok;
+
+    @BeforeAll
+    static void tokenizer() {
+        tok = GPT2Tokenizer.load(TestModels.shared().resolve("gpt2-tokenizer"));
+    }
+
+    private static IOIDataset arena(boolean bos) {
+        return IOIDataset.builder(tok).promptType(Paper.ARENA_PROMPT_TYPE).n(Paper.ARENA_N).seed(Paper.ARENA_SEED)
+                .prependBos(bos).build();
+    }
+
+    @Test
+    void batchCarriesTheDatasetsTokensPositionsAndAnswers() {
+        for (boolean bos : new boolean[] {false, true}) {
+            IOIDataset ds = arena(bos);
+            IOIDataset abc = ds.genFlippedPrompts(Paper.ABC_FLIP);
+            IoiBatch b = Paper.batch(ds, abc);
+            assertEquals(25, b.size());
+            assertTrue(Arrays.deepEquals(ds.toks(), b.tokens()));
+            assertTrue(Arrays.deepEquals(abc.toks(), b.abcTokens()));
+            assertArrayEquals(ds.ioTokenIds(), b.ioTokenIds());
+            assertArrayEquals(ds.sTokenIds(), b.sTokenIds());
+            for (String key : List.of("IO", "S1", "S2", "end")) {
+                assertArrayEquals(Arrays.stream(ds.wordIdx(key)).asLongStream().toArray(), b.wordIdx(key), key);
+            }
+            for (int i = 0; i < b.size(); i++) {
+                long[] row = b.tokens()[i];
+                // the answer follows end, IO and S sit at their positions
+                assertEquals(b.ioTokenIds()[i], row[(int) b.end()[i] + 1], "IO answer after end, prompt " + i);
+                assertEquals(b.ioTokenIds()[i], row[(int) b.io()[i]]);
+                assertEquals(b.sTokenIds()[i], row[(int) b.s1()[i]]);
+                assertEquals(b.sTokenIds()[i], row[(int) b.s2()[i]]);
+                String label = b.label(i);
+                assertEquals(ds.sentences().get(i), label + " " + ds.prompt(i).io());
+                assertEquals(b.end()[i] + 1, Paper.upToEnd(b, i).length);
+            }
+            assertEquals(bos, b.tokens()[0][0] == 50256 && b.io()[0] == Paper.batch(arena(false),
+                    arena(false).genFlippedPrompts(Paper.ABC_FLIP)).io()[0] + 1);
+        }
+    }
+
+    @Test
+    void batchRefusesMismatchedDatasets() {
+        IOIDataset ds = arena(false);
+        IOIDataset other = IOIDataset.builder(tok).promptType("mixed").n(10).seed(1).build();
+        var e = assertThrows(IllegalArgumentException.class, () -> Paper.batch(ds, other));
+        assertTrue(e.getMessage().contains("10 prompts"), e.getMessage());
+    }
+
+    @Test
+    void promptTableShowsCleanAndAbcSideBySide() {
+        IOIDataset ds = arena(false);
+        IOIDataset abc = ds.genFlippedPrompts(Paper.ABC_FLIP);
+        Table t = Paper.prompts(ds, abc, 5);
+        assertEquals(5, t.rowCount());
+        assertEquals(List.of("index", "template", "IO", "S", "prompt", "abc_prompt"), t.columnNames());
+        assertEquals(ds.prompt(2).io(), t.stringColumn("IO").get(2));
+        assertTrue(t.stringColumn("prompt").get(2).contains(ds.prompt(2).s()));
+        assertEquals(25, Paper.prompts(ds, abc, 100).rowCount());
+    }
+
+    @Test
+    void referenceTableFormatsPaperArenaAndRun() {
+        Table t = Paper.referenceVsRun(2.5, -0.5, 0.96, 0.4512);
+        assertEquals(List.of("quantity", "paper", "ARENA", "this run"), t.columnNames());
+        assertEquals(List.of("3.56", "", "99.3%", "49%"), t.stringColumn("paper").asList());
+        assertEquals(List.of("2.8052", "-0.7699", "", ""), t.stringColumn("ARENA").asList());
+        assertEquals(List.of("2.5000", "-0.5000", "96.0%", "45.1%"), t.stringColumn("this run").asList());
+    }
+
+    @Test
+    void logitDiffBarsShowIoiAndAbcPerPrompt() {
+        long[][] t = {{1, 2, 3}, {4, 5, 6}};
+        long[] two = {1, 1};
+        IoiBatch b = new IoiBatch(t, t, two, two, two, two, two, two, List.of("first prompt", "second prompt"));
+        NDManager m = NDManager.newBaseManager();
+        try (var perf = new Metrics.Performance(b, m.create(new float[] {1.5f, -2f}), m.create(new float[] {0.25f, 0f}),
+                m.create(new float[] {0.5f, 0.1f}), m.create(new float[] {0.2f, 0.3f}), m)) {
+            List<Map<String, Object>> data = Paper.logitDiffBars(perf).figure().data();
+            assertEquals(2, data.size());
+            assertEquals("IOI", data.get(0).get("name"));
+            assertEquals("ABC", data.get(1).get("name"));
+            assertEquals(List.of(1.5, -2.0), data.get(0).get("y"));
+            assertEquals(List.of(0.25, 0.0), data.get(1).get("y"));
+            assertTrue(data.get(0).toString().contains("second prompt"), data.get(0).toString());
+        }
+    }
+
+    @Test
+    void fractionIoOverSCountsPositiveDifferences() {
+        assertEquals(0.75, Paper.fractionIoOverS(new double[] {1, 2, -1, 0.1}));
+        assertEquals(0.5, Paper.fractionIoOverS(new double[] {0, 1}));
+        assertTrue(Double.isNaN(Paper.fractionIoOverS(new double[0])));
+    }
+
+    @Test
+    void headFallsBackToTheLastLayerOnSmallModels() {
+        GPT2Config small = GPT2Config.gpt2Small();
+        assertArrayEquals(new int[] {9, 9}, Paper.headOrLast(small, 9, 9));
+        GPT2Config tiny = new GPT2Config(3, 32, 4, 8, 128, 50257, 64, 1e-5);
+        assertArrayEquals(new int[] {2, 0}, Paper.headOrLast(tiny, 9, 9));
+        assertArrayEquals(new int[] {2, 0}, Paper.headOrLast(tiny, 1, 4));
+        assertArrayEquals(new int[] {1, 3}, Paper.headOrLast(tiny, 1, 3));
+    }
+
+    @Test
+    void withoutLastWordDropsTheAnswer() {
+        assertEquals("When Mary and John went to the store, John gave a drink to",
+                Paper.withoutLastWord("When Mary and John went to the store, John gave a drink to Mary"));
+        assertEquals("single", Paper.withoutLastWord("single"));
+    }
+}
