@@ -44,6 +44,11 @@ import java.util.Set;
  *   <li>cells whose patch changes nothing (the source equals the corrupted activation bit for bit,
  *       e.g. at positions before the first token where the clean and corrupted prompts differ)
  *       are the corrupted run and are not run ({@link Options#skipUnchanged()});
+ *   <li>positions before the first one a group changes are the corrupted run's in every copy: only
+ *       the later positions run, attending to the prefix through the corrupted run's cached keys
+ *       and values, merged into each head's output in the hooks ({@link Options#reusePrefix()}).
+ *       By-position grids then run about half the positions; any grid runs only the positions
+ *       from the first token where the clean and corrupted prompts differ;
  *   <li>the blocks run one call per layer, so at most one layer's intermediates are alive.
  * </ul>
  * The number of copies per forward is capped ({@link Options}): memory stays bounded whatever the
@@ -53,7 +58,8 @@ import java.util.Set;
  * hooks, regions and sources), which is what path patching and ablations build on.
  *
  * <p>Lifetimes: this object borrows the model, the clean cache and the metric (keep them open), and
- * owns the corrupted run's cached residual streams; close it. Each result owns its grid.
+ * owns the corrupted run's cached residual streams, keys and values; close it. Each result owns
+ * its grid. Other hooks on the model during a run see the batched, possibly shortened activations.
  */
 public final class ActivationPatching implements AutoCloseable {
 
