@@ -267,13 +267,7 @@ public final class ActivationCache implements AutoCloseable {
      * @param pos the single position the stack was sliced at (negatives from the end), or null
      */
     public NDArray applyLnToStack(NDArray stack, Integer layer, boolean mlpInput, Integer pos) {
-        int n = model.cfg().nLayers();
-        int l = layer == null || layer == -1 ? n : checkStackLayer(layer);
-        if (l == n && mlpInput) {
-            throw new IllegalArgumentException("mlpInput needs a layer below n_layers " + n + " (ln_final has no MLP)");
-        }
-        String scaleName = l == n ? "ln_final.hook_scale" : "blocks." + l + ".ln" + (mlpInput ? 2 : 1) + ".hook_scale";
-        NDArray scale = lookup(scaleName, "the LN scale for layer " + l); // [batch, pos, 1]
+        NDArray scale = lnScale(layer, mlpInput); // [batch, pos, 1]
         if (pos != null) {
             long p = scale.getShape().get(1);
             long idx = pos < 0 ? p + pos : pos;
@@ -362,13 +356,7 @@ public final class ActivationCache implements AutoCloseable {
             throw new IllegalArgumentException("expected a stack [components, batch, d_model] taken at one position "
                     + "per prompt but got " + stack.getShape());
         }
-        int n = model.cfg().nLayers();
-        int l = layer == null || layer == -1 ? n : checkStackLayer(layer);
-        if (l == n && mlpInput) {
-            throw new IllegalArgumentException("mlpInput needs a layer below n_layers " + n + " (ln_final has no MLP)");
-        }
-        String scaleName = l == n ? "ln_final.hook_scale" : "blocks." + l + ".ln" + (mlpInput ? 2 : 1) + ".hook_scale";
-        NDArray scale = lookup(scaleName, "the LN scale for layer " + l); // [batch, pos, 1]
+        NDArray scale = lnScale(layer, mlpInput); // [batch, pos, 1]
         long batch = scale.getShape().get(0);
         long pos = scale.getShape().get(1);
         if (stack.getShape().get(1) != batch) {
@@ -439,6 +427,17 @@ public final class ActivationCache implements AutoCloseable {
     private static NDArray residualDirections(NDArray wU, long[] tokens) {
         NDArray idx = wU.getManager().create(tokens); // [batch]
         return wU.transpose().get(new ai.djl.ndarray.index.NDIndex("{}", idx)); // [batch, d_model]
+    }
+
+    /** The cached hook_scale of the LN that reads the residual entering {@code layer} (ln_final for n_layers, -1, null). */
+    private NDArray lnScale(Integer layer, boolean mlpInput) {
+        int n = model.cfg().nLayers();
+        int l = layer == null || layer == -1 ? n : checkStackLayer(layer);
+        if (l == n && mlpInput) {
+            throw new IllegalArgumentException("mlpInput needs a layer below n_layers " + n + " (ln_final has no MLP)");
+        }
+        String scaleName = l == n ? "ln_final.hook_scale" : "blocks." + l + ".ln" + (mlpInput ? 2 : 1) + ".hook_scale";
+        return lookup(scaleName, "the LN scale for layer " + l); // [batch, pos, 1]
     }
 
     private int checkStackLayer(int layer) {
