@@ -174,7 +174,7 @@ class ActivationPatchingTest {
     void reusingThePrefixChangesNoResult() {
         Compare cmp = new Compare("prefix reuse vs every position");
         ActivationPatching.Options full = ActivationPatching.Options.defaults().reusePrefix(false);
-        for (String grid : List.of("resid_pre", "head_q_all_pos", "head_out_by_pos")) {
+        for (String grid : List.of("resid_pre", "head_q_all_pos", "mlp_out")) { // head_out_by_pos: gridsMatch...
             try (ActivationPatching a = patching(full); ActivationPatching b = patching(ActivationPatching.Options.defaults());
                     PatchingResult x = run(a, grid);
                     PatchingResult y = run(b, grid)) {
@@ -192,7 +192,7 @@ class ActivationPatchingTest {
         return switch (grid) {
             case "resid_pre" -> ap.residPre();
             case "head_q_all_pos" -> ap.headQAllPos();
-            default -> ap.headOutByPos();
+            default -> ap.mlpOut();
         };
     }
 
