@@ -6,12 +6,13 @@
 #   tools/env/test_notebooks.sh [NOTEBOOK...]
 #
 # Environment: IOI_TEST_CHECKPOINT (a dir with config.json + model.safetensors; default the tests'
-# tiny GPT-2, kernel-lib/src/test/resources/tiny-gpt2), IOI_SHARED (default ../shared, for
+# 12-layer x 12-head random GPT-2 of the experiment goldens, kernel-lib/src/test/resources/ioi-gpt2,
+# so the paper's head indices exist), IOI_SHARED (default ../shared, for
 # gpt2-tokenizer/tokenizer.json), IOI_TEST_OUT (default target/notebook-tests/out).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SHARED="${IOI_SHARED:-$ROOT/../shared}"
-CHECKPOINT="${IOI_TEST_CHECKPOINT:-$ROOT/kernel-lib/src/test/resources/tiny-gpt2}"
+CHECKPOINT="${IOI_TEST_CHECKPOINT:-$ROOT/kernel-lib/src/test/resources/ioi-gpt2}"
 TOKENIZER="$SHARED/gpt2-tokenizer/tokenizer.json"
 MODEL_DIR="$ROOT/target/notebook-tests/$(basename "$CHECKPOINT")"
 OUT="${IOI_TEST_OUT:-$ROOT/target/notebook-tests/out}"
