@@ -59,6 +59,32 @@ public final class Charts {
         };
     }
 
+    /**
+     * A per-head grid {@code [layer, head]} (a path-patching or activation-patching result over
+     * heads, direct logit attribution per head, head scores) as one heatmap: layers down, heads
+     * across, labelled as the paper's figures are, colour scale centred on 0.
+     *
+     * @param grid [n_layers, n_heads] (or fewer layers: senders before a receiver layer)
+     * @param title the chart title
+     * @param valueLabel the value's name in the colour bar and hover text
+     */
+    public static Imshow heads(NDArray grid, String title, String valueLabel) {
+        if (grid.getShape().dimension() != 2) {
+            throw new IllegalArgumentException("heads: expected a [layer, head] grid, got shape " + grid.getShape());
+        }
+        float[][] z = toFloat2(grid);
+        List<String> layers = new java.util.ArrayList<>();
+        for (int l = 0; l < z.length; l++) layers.add(Integer.toString(l));
+        List<String> heads = new java.util.ArrayList<>();
+        for (int h = 0; h < z[0].length; h++) heads.add(Integer.toString(h));
+        return imshow(z).y(layers).x(heads).labels("Head", "Layer").colorLabel(valueLabel).title(title);
+    }
+
+    /** {@link #heads(NDArray, String, String)} of a patching result, titled with its title. */
+    public static Imshow heads(ioi.experiments.PatchingResult result) {
+        return heads(result.values(), result.title(), "metric");
+    }
+
     // ------------------------------------------------------------ line, scatter, bar
 
     /** Lines; add series with {@link LineChart#add}. */

@@ -96,6 +96,17 @@ public final class Metrics {
     }
 
     /**
+     * The paper's path-patching metric as a {@link PatchingMetric}: the % change of the mean logit
+     * difference, {@code 100 (ld - clean) / clean} (ET {@code plot_path_patching}; IOI.md §5.1).
+     */
+    public static PatchingMetric percentChange(IoiBatch batch, double cleanLogitDiff) {
+        if (cleanLogitDiff == 0) {
+            throw new IllegalArgumentException("the clean logit difference is 0: a % change of it is undefined");
+        }
+        return new LogitDiffMetric(batch, cleanLogitDiff, cleanLogitDiff / 100.0);
+    }
+
+    /**
      * A {@link PatchingMetric} applied to the logits of an ordinary forward pass.
      *
      * @param logits [batch, pos, d_vocab]

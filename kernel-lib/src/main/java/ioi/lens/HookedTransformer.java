@@ -687,6 +687,38 @@ public final class HookedTransformer implements AutoCloseable {
         return perToken ? predicted.neg() : predicted.sum().neg().div(count);
     }
 
+    // ---------------------------------------------------------------- parts of a block
+
+    /**
+     * TL's {@code model.blocks[layer].ln1(x)}: the attention's input LayerNorm applied to
+     * residual-stream vectors x [..., d_model] (its hook points fire as in a forward pass). For
+     * experiments that recompute one part of the model, such as path patching.
+     */
+    public NDArray ln1(int layer, NDArray x) {
+        return block(layer).ln1.forward(x); // [..., d_model]
+    }
+
+    /**
+     * TL's {@code model.blocks[layer].mlp(model.blocks[layer].ln2(x))}: what the block's MLP adds
+     * to the residual stream x [..., d_model] (resid_mid), without the block's other hook points.
+     */
+    public NDArray mlpOut(int layer, NDArray residMid) {
+        TransformerBlock b = block(layer);
+        return b.mlp.forward(b.ln2.forward(residMid)); // [..., d_model]
+    }
+
+    /** TL's {@code model.ln_final(x)} for x [..., d_model]. */
+    public NDArray lnFinal(NDArray x) {
+        return lnFinal.forward(x); // [..., d_model]
+    }
+
+    private TransformerBlock block(int layer) {
+        if (layer < 0 || layer >= cfg.nLayers()) {
+            throw new IllegalArgumentException("layer " + layer + " does not exist: layers are 0.." + (cfg.nLayers() - 1));
+        }
+        return blocks.get(layer);
+    }
+
     // ---------------------------------------------------------------- weights
 
     /**
