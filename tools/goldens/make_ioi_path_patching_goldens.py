@@ -248,6 +248,9 @@ def main() -> int:
     t["knockout/abc_logit_diff"] = ko.abc_ld.reshape(1)
     # the means, for reference only: the Java test recomputes them in its own z basis (the refactored
     # W_V / W_O come from an SVD, fixed only up to signs, so z values differ between implementations)
+    # The means, for reference only: the Java test recomputes them from its own ABC run, since the
+    # refactored W_V / W_O come from an SVD fixed only up to signs, so z values differ between
+    # implementations (the effect of the knock-out does not).
     t["knockout/abc_mean_z9"] = abc_mean[9][0]
     t["knockout/abc_mean_z10"] = abc_mean[10][0]
     t["knockout/arena/final_resid"] = grid(lambda l, h: ko.to_final_resid_arena([(l, h)]))
