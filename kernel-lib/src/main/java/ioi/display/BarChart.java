@@ -68,6 +68,8 @@ public final class BarChart extends Chart<BarChart> {
             t.put(horizontal ? "x" : "y", Json.list(s.y));
             if (horizontal) t.put("orientation", "h");
             Charts.hover(t, s.hover, xName(), yName(), s.name, horizontal);
+            // Bars draw their text inside the bar by default (textposition "auto"); it is hover text only.
+            if (s.hover != null) t.put("textposition", "none");
             data.add(t);
         }
         Map<String, Object> layout = baseLayout(horizontal ? Math.max(300, 60 + 22 * categories.size()) : 420);

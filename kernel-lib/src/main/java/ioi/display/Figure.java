@@ -40,7 +40,10 @@ public final class Figure implements Displayable {
 
     static Map<String, Object> defaultConfig() {
         Map<String, Object> c = new LinkedHashMap<>();
-        c.put("responsive", true);
+        // No "responsive": true. It sizes the plot to 100% of its div, which has no CSS height in a
+        // notebook output, so in JupyterLab the first resize (window, sidebar) collapsed every chart
+        // to ~30 px (seen by tools/browser/check_notebooks.mjs). JupyterLab's Plotly renderer
+        // already refits the width when its output area resizes; the height stays layout.height.
         c.put("displaylogo", false);
         return c;
     }

@@ -146,6 +146,11 @@ class ChartsTest {
         assertEquals(2, bar.getAsJsonArray("data").size());
         assertEquals("bar", bar.getAsJsonArray("data").get(0).getAsJsonObject().get("type").getAsString());
         assertEquals("group", bar.getAsJsonObject("layout").get("barmode").getAsString());
+        JsonObject hovered = viaKernelGson(Charts.bar(List.of("0", "1"), new double[] {1, 2})
+                .add("IOI", new double[] {1, 2}, List.of("When Mary and John", "Then, Tom and Ann")).figure().toMap())
+                .getAsJsonArray("data").get(1).getAsJsonObject();
+        assertEquals("none", hovered.get("textposition").getAsString(), "hover text must not be drawn on the bars");
+        assertFalse(bar.getAsJsonArray("data").get(0).getAsJsonObject().has("textposition"));
 
         JsonObject h = viaKernelGson(Charts.bar(List.of("a", "b"), new float[] {1, 2}).horizontal().figure().toMap());
         JsonObject t = h.getAsJsonArray("data").get(0).getAsJsonObject();
