@@ -27,6 +27,7 @@ import java.util.function.BiFunction;
  *       (Fig 3b, ARENA's variant);
  *   <li>{@code path_s_inh_v}: path patching of every head in layers 0-7 to the S-inhibition heads'
  *       values (Fig 5b, ARENA's variant);
+ *   <li>{@code path_nm_q}: every head in layers 0-9 to the name movers' queries (Fig 4b);
  *   <li>{@code act_head_out}: the activation-patching grid of every head's output (TL's
  *       {@code get_act_patch_attn_head_out_all_pos}), corrupted = ABC.
  * </ul>
@@ -122,6 +123,12 @@ public final class PathPatchingBenchmark {
         TASKS.put("path_s_inh_v", (model, batch) -> {
             try (PathPatching pp = PathPatching.arena(model, batch);
                     PatchingResult r = pp.toHeads("v", S_INHIBITION)) {
+                return r.toFloatArray();
+            }
+        });
+        TASKS.put("path_nm_q", (model, batch) -> {
+            try (PathPatching pp = PathPatching.arena(model, batch);
+                    PatchingResult r = pp.toHeads("q", List.of(Head.of(9, 9), Head.of(10, 0), Head.of(9, 6)))) {
                 return r.toFloatArray();
             }
         });
