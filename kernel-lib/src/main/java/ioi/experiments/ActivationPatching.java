@@ -284,47 +284,181 @@ public final class ActivationPatching implements AutoCloseable {
 
     /** TL's {@code get_act_patch_attn_head_out_by_pos}: each head's output at each position, [n_layers, pos, n_heads]. */
     public PatchingResult headOutByPos() {
-        int layers = cfg.nLayers();
-        int heads = cfg.nHeads();
+        return layerPosHead("z", "Activation patching: head output (z) by position");
+    }
+
+    /** TL's {@code get_act_patch_attn_head_q_by_pos}, [n_layers, pos, n_heads]. */
+    public PatchingResult headQByPos() {
+        return layerPosHead("q", "Activation patching: head queries by position");
+    }
+
+    /** TL's {@code get_act_patch_attn_head_k_by_pos}, [n_layers, pos, n_heads]. */
+    public PatchingResult headKByPos() {
+        return layerPosHead("k", "Activation patching: head keys by position");
+    }
+
+    /** TL's {@code get_act_patch_attn_head_v_by_pos}, [n_layers, pos, n_heads]. */
+    public PatchingResult headVByPos() {
+        return layerPosHead("v", "Activation patching: head values by position");
+    }
+
+    /**
+     * TL's {@code get_act_patch_attn_head_pattern_by_pos}: one row of a head's attention pattern (a
+     * destination position), [n_layers, n_heads, dest_pos].
+     */
+    public PatchingResult headPatternByPos() {
+        return result("Activation patching: head attention pattern by destination position", run(patternByPosCells()),
+                new long[] {cfg.nLayers(), cfg.nHeads(), seqLen}, List.of("layer", "head", "dest_pos"));
+    }
+
+    /**
+     * TL's {@code get_act_patch_attn_head_pattern_dest_src_pos}: one entry of a head's attention
+     * pattern, [n_layers, n_heads, dest_pos, src_pos]. The biggest grid (n_layers x n_heads x pos^2
+     * cells); entries above the diagonal are 0 in both runs and are not run.
+     */
+    public PatchingResult headPatternDestSrc() {
+        return result("Activation patching: head attention pattern by destination and source position",
+                run(patternDestSrcCells()), new long[] {cfg.nLayers(), cfg.nHeads(), seqLen, seqLen},
+                List.of("layer", "head", "dest_pos", "src_pos"));
+    }
+
+    /**
+     * TL's {@code get_act_patch_attn_head_all_pos_every}: output, q, k, v and pattern of each head
+     * over all positions, [5, n_layers, n_heads], all in one batched run.
+     */
+    public PatchingResult headAllPosEvery() {
         List<List<Patch>> cells = new ArrayList<>();
-        for (int l = 0; l < layers; l++) {
-            String name = HookNames.getActName("z", l);
+        for (String act : List.of("z", "q", "k", "v", "pattern")) {
+            cells.addAll(layerHeadCells(act));
+        }
+        return result("Activation patching: head output, q, k, v, pattern (all positions)", run(cells),
+                new long[] {5, cfg.nLayers(), cfg.nHeads()}, List.of("act", "layer", "head"));
+    }
+
+    /**
+     * TL's {@code get_act_patch_attn_head_by_pos_every}: output, q, k, v and pattern (a destination
+     * row) of each head at each position, [5, n_layers, pos, n_heads], all in one batched run.
+     */
+    public PatchingResult headByPosEvery() {
+        return result("Activation patching: head output, q, k, v, pattern by position", run(byPosEveryCells()),
+                new long[] {5, cfg.nLayers(), seqLen, cfg.nHeads()}, List.of("act", "layer", "pos", "head"));
+    }
+
+    /** TL's {@code get_act_patch_block_every}: resid_pre, attn_out, mlp_out by position, [3, n_layers, pos]. */
+    public PatchingResult blockEvery() {
+        List<List<Patch>> cells = new ArrayList<>();
+        for (String act : List.of("resid_pre", "attn_out", "mlp_out")) {
+            cells.addAll(layerPosCells(act));
+        }
+        return result("Activation patching: resid_pre, attn_out, mlp_out by position", run(cells),
+                new long[] {3, cfg.nLayers(), seqLen}, List.of("act", "layer", "pos"));
+    }
+
+    // Cell lists in grid order (row-major over the result's axes); package-private for the tests,
+    // which run samples of the big grids.
+
+    /** [n_layers, n_heads, dest_pos]. */
+    List<List<Patch>> patternByPosCells() {
+        List<List<Patch>> cells = new ArrayList<>();
+        for (int l = 0; l < cfg.nLayers(); l++) {
+            String name = HookNames.getActName("pattern", l);
+            NDArray source = clean.get(name);
+            for (int h = 0; h < cfg.nHeads(); h++) {
+                for (long d = 0; d < seqLen; d++) {
+                    cells.add(List.of(new Patch(name, Region.at("head_index", h).and("query_pos", d), source)));
+                }
+            }
+        }
+        return cells;
+    }
+
+    /** [n_layers, n_heads, dest_pos, src_pos]. */
+    List<List<Patch>> patternDestSrcCells() {
+        List<List<Patch>> cells = new ArrayList<>();
+        for (int l = 0; l < cfg.nLayers(); l++) {
+            String name = HookNames.getActName("pattern", l);
+            NDArray source = clean.get(name);
+            for (int h = 0; h < cfg.nHeads(); h++) {
+                for (long d = 0; d < seqLen; d++) {
+                    for (long s = 0; s < seqLen; s++) {
+                        cells.add(List.of(new Patch(name,
+                                Region.at("head_index", h).and("query_pos", d).and("key_pos", s), source)));
+                    }
+                }
+            }
+        }
+        return cells;
+    }
+
+    /** [5 (z, q, k, v, pattern), n_layers, pos, n_heads]; the pattern's destination row as the position, as TL rearranges it. */
+    List<List<Patch>> byPosEveryCells() {
+        List<List<Patch>> cells = new ArrayList<>();
+        for (String act : List.of("z", "q", "k", "v")) {
+            cells.addAll(layerPosHeadCells(act));
+        }
+        for (int l = 0; l < cfg.nLayers(); l++) {
+            String name = HookNames.getActName("pattern", l);
             NDArray source = clean.get(name);
             for (long p = 0; p < seqLen; p++) {
-                for (int h = 0; h < heads; h++) {
+                for (int h = 0; h < cfg.nHeads(); h++) {
+                    cells.add(List.of(new Patch(name, Region.at("head_index", h).and("query_pos", p), source)));
+                }
+            }
+        }
+        return cells;
+    }
+
+    private PatchingResult layerPosHead(String act, String title) {
+        return result(title, run(layerPosHeadCells(act)), new long[] {cfg.nLayers(), seqLen, cfg.nHeads()},
+                List.of("layer", "pos", "head"));
+    }
+
+    /** [n_layers, pos, n_heads] of {@code act}. */
+    List<List<Patch>> layerPosHeadCells(String act) {
+        List<List<Patch>> cells = new ArrayList<>();
+        for (int l = 0; l < cfg.nLayers(); l++) {
+            String name = HookNames.getActName(act, l);
+            NDArray source = clean.get(name);
+            for (long p = 0; p < seqLen; p++) {
+                for (int h = 0; h < cfg.nHeads(); h++) {
                     cells.add(List.of(new Patch(name, Region.at("pos", p).and("head_index", h), source)));
                 }
             }
         }
-        return result("Activation patching: head output (z) by position", run(cells),
-                new long[] {layers, seqLen, heads}, List.of("layer", "pos", "head"));
+        return cells;
     }
 
     private PatchingResult layerPos(String act, String title) {
-        int layers = cfg.nLayers();
+        return result(title, run(layerPosCells(act)), new long[] {cfg.nLayers(), seqLen}, List.of("layer", "pos"));
+    }
+
+    private List<List<Patch>> layerPosCells(String act) {
         List<List<Patch>> cells = new ArrayList<>();
-        for (int l = 0; l < layers; l++) {
+        for (int l = 0; l < cfg.nLayers(); l++) {
             String name = HookNames.getActName(act, l);
             NDArray source = clean.get(name);
             for (long p = 0; p < seqLen; p++) {
                 cells.add(List.of(new Patch(name, Region.at("pos", p), source)));
             }
         }
-        return result(title, run(cells), new long[] {layers, seqLen}, List.of("layer", "pos"));
+        return cells;
     }
 
     private PatchingResult layerHead(String act, String title) {
-        int layers = cfg.nLayers();
-        int heads = cfg.nHeads();
+        return result(title, run(layerHeadCells(act)), new long[] {cfg.nLayers(), cfg.nHeads()},
+                List.of("layer", "head"));
+    }
+
+    private List<List<Patch>> layerHeadCells(String act) {
         List<List<Patch>> cells = new ArrayList<>();
-        for (int l = 0; l < layers; l++) {
+        for (int l = 0; l < cfg.nLayers(); l++) {
             String name = HookNames.getActName(act, l);
             NDArray source = clean.get(name);
-            for (int h = 0; h < heads; h++) {
+            for (int h = 0; h < cfg.nHeads(); h++) {
                 cells.add(List.of(new Patch(name, Region.at("head_index", h), source)));
             }
         }
-        return result(title, run(cells), new long[] {layers, heads}, List.of("layer", "head"));
+        return cells;
     }
 
     private PatchingResult result(String title, float[] values, long[] shape, List<String> axes) {

@@ -101,6 +101,71 @@ class ActivationPatchingTest {
         cmp.check();
     }
 
+    /**
+     * The stacked grids ({@code *_every}) against TL's single grids, and the by-position grids (q,
+     * k, v, pattern rows, pattern entries) against TL on a seeded sample of cells
+     * (patching_extra.safetensors, tools/goldens/make_ioi_patching_extra_goldens.py): those grids have
+     * thousands of cells, so the sampled cells are taken from the grids' own cell lists, in grid
+     * order, and run through the batched core.
+     */
+    @Test
+    void everyAndByPositionGridsMatchTransformerLens() {
+        Compare cmp = new Compare("Stacked and by-position grids vs transformer_lens.patching");
+        int layers = 12;
+        int heads = 12;
+        int seq = batch.seqLen();
+        try (SafetensorsFile extra = ioi.lens.io.Safetensors.open(ioi.lens.TestModels.resource(
+                        "ioi-goldens/patching_extra.safetensors"));
+                ActivationPatching ap = patching(ActivationPatching.Options.defaults());
+                PatchingResult block = ap.blockEvery();
+                PatchingResult allPos = ap.headAllPosEvery()) {
+            String[] blockGrids = {"resid_pre", "attn_out", "mlp_out"};
+            for (int i = 0; i < blockGrids.length; i++) {
+                cmp.close("block_every[" + i + "] = " + blockGrids[i], block.values().get(i),
+                        g.load("act_patch/" + blockGrids[i], m), ATOL, 0);
+            }
+            String[] headGrids = {"head_out_all_pos", "head_q_all_pos", "head_k_all_pos", "head_v_all_pos",
+                "head_pattern_all_pos"};
+            for (int i = 0; i < headGrids.length; i++) {
+                cmp.close("all_pos_every[" + i + "] = " + headGrids[i], allPos.values().get(i),
+                        g.load("act_patch/" + headGrids[i], m), ATOL, 0);
+            }
+            List<List<Patch>> every = ap.byPosEveryCells(); // [5, layer, pos, head]
+            assertEquals(5 * layers * seq * heads, every.size());
+            String[] sampled = {"head_q_by_pos", "head_k_by_pos", "head_v_by_pos", "head_pattern_by_pos"};
+            for (int i = 0; i < sampled.length; i++) {
+                long[][] idx = IoiGoldens.rows(extra.load(sampled[i] + "/index", m)); // q/k/v [layer, pos, head]; pattern [layer, head, dest]
+                List<List<Patch>> cells = new ArrayList<>();
+                List<List<Patch>> own = i < 3 ? ap.layerPosHeadCells(new String[] {"q", "k", "v"}[i]) : ap.patternByPosCells();
+                for (long[] c : idx) {
+                    long pos = i < 3 ? c[1] : c[2];
+                    long head = i < 3 ? c[2] : c[1];
+                    List<Patch> cell = i < 3 ? own.get((int) ((c[0] * seq + c[1]) * heads + c[2]))
+                            : own.get((int) ((c[0] * heads + c[1]) * seq + c[2]));
+                    // the stacked grid holds the same cell at [act, layer, pos, head]
+                    Patch mine = cell.get(0);
+                    Patch stacked = every.get((int) ((((i + 1) * layers + c[0]) * seq + pos) * heads + head)).get(0);
+                    String where = sampled[i] + " cell " + java.util.Arrays.toString(c);
+                    assertEquals(mine.hookName(), stacked.hookName(), where);
+                    assertEquals(mine.region().toString(), stacked.region().toString(), where);
+                    assertTrue(mine.source() == stacked.source(), where);
+                    cells.add(cell);
+                }
+                cmp.close(sampled[i] + " (" + idx.length + " sampled cells)", ap.run(cells),
+                        extra.load(sampled[i] + "/values", m).toFloatArray(), ATOL, 0);
+            }
+            long[][] ds = IoiGoldens.rows(extra.load("head_pattern_dest_src/index", m)); // [layer, head, dest, src]
+            List<List<Patch>> own = ap.patternDestSrcCells();
+            List<List<Patch>> cells = new ArrayList<>();
+            for (long[] c : ds) {
+                cells.add(own.get((int) (((c[0] * heads + c[1]) * seq + c[2]) * seq + c[3])));
+            }
+            cmp.close("head_pattern_dest_src (" + ds.length + " sampled cells)", ap.run(cells),
+                    extra.load("head_pattern_dest_src/values", m).toFloatArray(), ATOL, 0);
+        }
+        cmp.check();
+    }
+
     @Test
     void capAndProgressDoNotChangeResults() {
         AtomicLong started = new AtomicLong();
