@@ -3,42 +3,41 @@ package ioi.experiments;
 import ioi.lens.GPT2Config;
 
 /**
- * An attention head, written {@code layer.head} as in the paper ("9.9" is layer 9, head 9).
- *
- * @param layer 0-based layer
- * @param head 0-based head index within the layer
+ * An attention head, {@code layer.head} as the paper writes it ("9.9" is the name mover in layer 9,
+ * head 9). Ordered by layer, then head.
  */
 public record Head(int layer, int head) implements Comparable<Head> {
 
     public Head {
         if (layer < 0 || head < 0) {
-            throw new IllegalArgumentException("head " + layer + "." + head + ": layer and head must be >= 0");
+            throw new IllegalArgumentException("a head needs a layer and a head index >= 0 but got " + layer + "." + head);
         }
     }
 
-    /** Shorthand: {@code Head.of(9, 9)}. */
     public static Head of(int layer, int head) {
         return new Head(layer, head);
     }
 
-    /** Parses the paper's notation {@code "9.9"}. */
+    /** Parses {@code "9.9"} (also {@code "L9H9"}, the labels of {@link LogitAttribution#byHead}). */
     public static Head parse(String s) {
-        String[] parts = s.trim().split("\\.");
-        if (parts.length != 2) {
-            throw new IllegalArgumentException("'" + s + "' is not a head: expected layer.head, e.g. 9.9");
+        String t = s == null ? "" : s.trim();
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+)\\.(\\d+)|L(\\d+)H(\\d+)").matcher(t);
+        if (!m.matches()) {
+            throw new IllegalArgumentException("'" + s + "' is not a head: expected layer.head such as 9.9 (or L9H9)");
         }
-        try {
-            return new Head(Integer.parseInt(parts[0]), Integer.parseInt(parts[1]));
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("'" + s + "' is not a head: expected layer.head, e.g. 9.9", e);
-        }
+        return m.group(1) != null ? new Head(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)))
+                : new Head(Integer.parseInt(m.group(3)), Integer.parseInt(m.group(4)));
     }
 
-    /** Throws unless the head exists in a model of this shape. */
+    /**
+     * Throws unless the model has this head.
+     *
+     * @throws IllegalArgumentException naming the head and the model's layers and heads
+     */
     public Head checkIn(GPT2Config cfg) {
         if (layer >= cfg.nLayers() || head >= cfg.nHeads()) {
-            throw new IllegalArgumentException("head " + this + " does not exist: layers are 0.." + (cfg.nLayers() - 1)
-                    + ", heads 0.." + (cfg.nHeads() - 1));
+            throw new IllegalArgumentException("head " + this + " is out of range: the model has layers [0, "
+                    + cfg.nLayers() + ") and heads [0, " + cfg.nHeads() + ")");
         }
         return this;
     }

@@ -147,6 +147,31 @@ class PathPatchingTest {
         cmp.check();
     }
 
+    /**
+     * A mean-ablation knock-out as base hooks ({@link MeanAblation#hookList}): the clean run under it
+     * equals MeanAblation's own logit difference, and patched runs of many copies per forward equal
+     * one copy per forward (the hooks take copies of the batch and cut sequences).
+     */
+    @Test
+    void meanAblationKnockOutWorksAsBaseHooks() {
+        int[] oneGroup = new int[batch.size()];
+        try (MeanAblation ablation = MeanAblation.byTemplate(model, batch, oneGroup)) {
+            MeanAblation.KeepMask knockOut = ablation.knockOut(NAME_MOVERS);
+            List<Hook> hooks = ablation.hookList(knockOut);
+            try (PathPatching many = PathPatching.create(model, batch, PathPatching.Options.arena().baseHooks(hooks));
+                    PathPatching one = PathPatching.create(model, batch,
+                            PathPatching.Options.arena().baseHooks(hooks).maxTokensPerForward(1))) {
+                assertEquals(ablation.logitDiff(knockOut), many.cleanLogitDiff(), 1e-5, "clean logit diff, knocked out");
+                List<List<Head>> cells = List.of(List.of(Head.of(7, 3)), List.of(Head.of(8, 6)), List.of(Head.of(2, 2)));
+                float[] a = many.run(cells, PathPatching.Receivers.heads("q", NAME_MOVERS));
+                float[] b = one.run(cells, PathPatching.Receivers.heads("q", NAME_MOVERS));
+                for (int i = 0; i < a.length; i++) {
+                    assertEquals(b[i], a[i], 1e-5, "sender " + cells.get(i) + ": three copies per forward vs one");
+                }
+            }
+        }
+    }
+
     /** z [batch, pos, head_index, d_head] with {@code heads} taken from mean [full_pos, head_index, d_head]. */
     static NDArray replaceHeads(NDArray z, NDArray mean, int... heads) {
         Shape s = z.getShape();
