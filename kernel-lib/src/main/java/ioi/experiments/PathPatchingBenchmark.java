@@ -35,7 +35,8 @@ import java.util.function.BiFunction;
  * java -cp CLASSPATH ioi.experiments.PathPatchingBenchmark --model DIR --batch FILE [--threads 2]
  *     [--tasks path_final,path_s_inh_v,act_head_out] [--repeat 1] [--out FILE] [--grids-out FILE]
  * </pre>
- * Each task is timed after a warm-up, including the caches it makes (the clean and ABC runs).
+ * Each task is timed after a warm-up, including the caches it makes (the clean and ABC runs). The
+ * system property {@code ioi.bench.maxTokens} sets the activation-patching batch cap (default 4096).
  * Prints one JSON line.
  */
 public final class PathPatchingBenchmark {
@@ -137,7 +138,8 @@ public final class PathPatchingBenchmark {
                     ActivationCache clean = model.runWithCache(batch.tokens(m));
                     Metrics.Performance perf = Metrics.performance(model, batch);
                     ActivationPatching ap = ActivationPatching.ioi(model, batch, clean, perf.normalisedMetric(),
-                            ActivationPatching.Options.defaults());
+                            ActivationPatching.Options.defaults().maxTokensPerForward(
+                                    Long.getLong("ioi.bench.maxTokens", 4096)));
                     PatchingResult r = ap.headOutAllPos()) {
                 return r.toFloatArray();
             }
