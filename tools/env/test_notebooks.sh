@@ -43,6 +43,7 @@ passed = failed = 0
 for r in json.loads(summary_file.read_text())["notebooks"]:
     nb = nbformat.read(out / r["ipynb"], as_version=4)
     problems = []
+    tables = charts = 0  # what the notebook displayed, by MIME type
     if r["status"] != "ok":
         problems.append(f"{r['status']}: {r['error']}")
     for i, cell in enumerate(nb.cells):
@@ -53,12 +54,21 @@ for r in json.loads(summary_file.read_text())["notebooks"]:
         for o in cell.get("outputs", []):
             if o.output_type == "error" and "raises-exception" not in cell.metadata.get("tags", []):
                 problems.append(f"cell {i}: {o.ename}: {o.evalue[:200]}")
+            data = o.get("data", {})
+            charts += "application/vnd.plotly.v1+json" in data
+            tables += "<table" in str(data.get("text/html", ""))
+    # Every notebook shows its results as tables and charts (issue: "checks that each notebook produced
+    # its tables and charts (by MIME type)"): a run that silently printed text instead fails here.
+    if r["status"] == "ok" and tables == 0:
+        problems.append("no table (text/html with a <table>) in any output")
+    if r["status"] == "ok" and charts == 0:
+        problems.append("no chart (application/vnd.plotly.v1+json) in any output")
     if problems:
         failed += 1
         print(f"FAIL {r['notebook']}: " + "; ".join(dict.fromkeys(problems)))
     else:
         passed += 1
-        print(f"ok   {r['notebook']} ({r['seconds']} s)")
+        print(f"ok   {r['notebook']} ({r['seconds']} s; {tables} tables, {charts} charts)")
 print(f"notebooks: {passed} passed, {failed} failed")
 sys.exit(1 if failed or rc else 0)
 PY
