@@ -15,6 +15,8 @@ from_pretrained defaults on both sides. Tasks:
                 receivers' v patched, per sender
   act_head_out  transformer_lens.patching.get_act_patch_attn_head_out_all_pos (ABC corrupted,
                 clean cache, normalised metric)
+  act_resid_pre transformer_lens.patching.get_act_patch_resid_pre (the same set-up), by layer and
+                position
 
     /work/devenv/bin/python tools/bench/bench_tl_path_patching.py --model /tmp/gpt2-random --threads 2 --java
 
@@ -123,15 +125,17 @@ def run_tl(args, d) -> tuple[dict, dict]:
                 out[l, h] = (logit_diff(logits) - clean_ld) / (clean_ld - abc_ld)
         return out
 
-    def act_head_out():
+    def activation_grid(fn):
         clean_logits, clean_cache = model.run_with_cache(tokens)
         clean_ld, abc_ld = logit_diff(clean_logits), logit_diff(model(abc))
 
         def metric(logits):
             return (logit_diff(logits) - abc_ld) / (clean_ld - abc_ld)
-        return patching.get_act_patch_attn_head_out_all_pos(model, abc, clean_cache, metric)
+        return fn(model, abc, clean_cache, metric)
 
-    tasks = {"path_final": path_final, "path_s_inh_v": path_s_inh_v, "act_head_out": act_head_out}
+    tasks = {"path_final": path_final, "path_s_inh_v": path_s_inh_v,
+             "act_head_out": lambda: activation_grid(patching.get_act_patch_attn_head_out_all_pos),
+             "act_resid_pre": lambda: activation_grid(patching.get_act_patch_resid_pre)}
     model(tokens[:2])  # warm-up
     out, grids = {"loadavg_start": loadavg(), "threads": torch.get_num_threads(), "batch": tokens.shape[0],
                   "pos": tokens.shape[1], "results": {}}, {}

@@ -29,7 +29,9 @@ import java.util.function.BiFunction;
  *       values (Fig 5b, ARENA's variant);
  *   <li>{@code path_nm_q}: every head in layers 0-9 to the name movers' queries (Fig 4b);
  *   <li>{@code act_head_out}: the activation-patching grid of every head's output (TL's
- *       {@code get_act_patch_attn_head_out_all_pos}), corrupted = ABC.
+ *       {@code get_act_patch_attn_head_out_all_pos}), corrupted = ABC;
+ *   <li>{@code act_resid_pre}: the residual stream by layer and position (TL's
+ *       {@code get_act_patch_resid_pre}), corrupted = ABC.
  * </ul>
  * <pre>
  * java -cp CLASSPATH ioi.experiments.PathPatchingBenchmark --model DIR --batch FILE [--threads 2]
@@ -133,17 +135,22 @@ public final class PathPatchingBenchmark {
                 return r.toFloatArray();
             }
         });
-        TASKS.put("act_head_out", (model, batch) -> {
-            try (NDManager m = NDManager.newBaseManager();
-                    ActivationCache clean = model.runWithCache(batch.tokens(m));
-                    Metrics.Performance perf = Metrics.performance(model, batch);
-                    ActivationPatching ap = ActivationPatching.ioi(model, batch, clean, perf.normalisedMetric(),
-                            ActivationPatching.Options.defaults().maxTokensPerForward(
-                                    Long.getLong("ioi.bench.maxTokens", 4096)));
-                    PatchingResult r = ap.headOutAllPos()) {
-                return r.toFloatArray();
-            }
-        });
+        TASKS.put("act_head_out", (model, batch) -> activationGrid(model, batch, ActivationPatching::headOutAllPos));
+        TASKS.put("act_resid_pre", (model, batch) -> activationGrid(model, batch, ActivationPatching::residPre));
+    }
+
+    /** A TL activation-patching grid on the batch: clean cache, ABC corrupted, normalised metric. */
+    static float[] activationGrid(HookedTransformer model, IoiBatch batch,
+            java.util.function.Function<ActivationPatching, PatchingResult> grid) {
+        try (NDManager m = NDManager.newBaseManager();
+                ActivationCache clean = model.runWithCache(batch.tokens(m));
+                Metrics.Performance perf = Metrics.performance(model, batch);
+                ActivationPatching ap = ActivationPatching.ioi(model, batch, clean, perf.normalisedMetric(),
+                        ActivationPatching.Options.defaults().maxTokensPerForward(
+                                Long.getLong("ioi.bench.maxTokens", 4096)));
+                PatchingResult r = grid.apply(ap)) {
+            return r.toFloatArray();
+        }
     }
 
     /** The batch file of bench_tl_path_patching.py: tokens, abc_tokens, IO, S1, S2, end, io, s. */
