@@ -42,12 +42,10 @@ ROOT = Path(__file__).resolve().parents[1].parent
 sys.path.insert(0, str(ROOT / "tools" / "goldens"))
 sys.path.insert(0, str(ROOT / "tools" / "bench"))
 
+from bench_tl_patching import java_classpath, loadavg  # noqa: E402  (shared with the activation-patching benchmark)
+
 S_INHIBITION = [(8, 6), (8, 10), (7, 9), (7, 3)]
 N_PROMPTS = 25
-
-
-def loadavg() -> list[float]:
-    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
 
 
 def build_batch(tok) -> dict:
@@ -148,13 +146,6 @@ def run_tl(args, d) -> tuple[dict, dict]:
         print(f"TL {name} {tuple(g.shape)}: {sec:.1f} s", file=sys.stderr, flush=True)
     out["loadavg_end"] = loadavg()
     return out, grids
-
-
-def java_classpath() -> str:
-    cp_file = ROOT / "kernel-lib" / "target" / "bench-classpath.txt"
-    subprocess.run(["mvn", "-q", "-B", "-o", "-f", str(ROOT / "pom.xml"), "-pl", "kernel-lib", "compile",
-                    "dependency:build-classpath", f"-Dmdep.outputFile={cp_file}"], check=True)
-    return str(ROOT / "kernel-lib" / "target" / "classes") + os.pathsep + cp_file.read_text().strip()
 
 
 def run_java(args, batch_file: Path, out_dir: Path) -> tuple[dict, dict]:

@@ -131,8 +131,7 @@ public final class ActivationPatching implements AutoCloseable {
     private final long seqLen; // full sequence length (TL's pos axis)
     private final long cut; // positions run: last position the metric reads + 1
     private final long[] positions; // [batch]
-    private final NDArray wU; // [batch, d_model, t], or null: the metric reads every column
-    private final NDArray bU; // [batch, t]
+    private final Readout readout; // ln_final and the unembedding columns the metric reads
     private final double baseline;
     private RunStats stats = new RunStats(0, 0, 0, 0);
 
@@ -175,25 +174,7 @@ public final class ActivationPatching implements AutoCloseable {
             corruptedCache = model.runWithCache(tokens, n -> n.endsWith(".hook_resid_pre") || n.equals(lastPost)
                     || n.endsWith(".attn.hook_k") || n.endsWith(".attn.hook_v"),
                     RunOptions.defaults().returnType(RunOptions.ReturnType.NONE));
-            long[][] cols = metric.tokens();
-            if (cols != null) {
-                if (cols.length != batch) {
-                    throw new IllegalArgumentException("the metric reads tokens for " + cols.length
-                            + " prompts but the batch has " + batch);
-                }
-                try (NDScope scope = new NDScope()) {
-                    NDArray ids = manager.create(cols); // [batch, t]
-                    long t = ids.getShape().get(1);
-                    NDArray rows = model.W_U().transpose().get(new NDIndex("{}", ids.flatten())); // [batch*t, d_model]
-                    NDArray w = rows.reshape(batch, t, cfg.dModel()).transpose(0, 2, 1); // [batch, d_model, t]
-                    NDArray b = model.b_U().get(new NDIndex("{}", ids.flatten())).reshape(batch, t); // [batch, t]
-                    wU = keep(w.duplicate());
-                    bU = keep(b);
-                }
-            } else {
-                wU = null;
-                bU = null;
-            }
+            readout = new Readout(model, metric, batch, manager);
             this.corrupted = corruptedCache;
             this.baseline = score(corruptedCache.get(lastPost), 1, 0)[0];
         } catch (RuntimeException e) {
@@ -972,20 +953,7 @@ public final class ActivationPatching implements AutoCloseable {
             }
             NDArray idx = resid.getManager().create(rows); // [copies*batch]
             NDArray at = resid.reshape(copies * batch * run, d).get(new NDIndex("{}", idx)); // [copies*batch, d_model]
-            NDArray normalized = FinalLn.apply(model, at); // [copies*batch, d_model]
-            NDArray logits;
-            if (wU != null) {
-                NDArray byPrompt = normalized.reshape(copies, batch, d).transpose(1, 0, 2); // [batch, copies, d_model]
-                logits = byPrompt.matMul(wU).transpose(1, 0, 2).add(bU); // [copies, batch, t]
-            } else {
-                logits = normalized.matMul(model.W_U()).add(model.b_U()).reshape(copies, batch, -1); // [copies, batch, d_vocab]
-            }
-            NDArray scores = metric.score(logits); // [copies]
-            if (scores.getShape().dimension() != 1 || scores.getShape().get(0) != copies) {
-                throw new IllegalStateException("the metric returned " + scores.getShape() + " for " + copies
-                        + " copies; expected [" + copies + "]");
-            }
-            return scores.toType(DataType.FLOAT32, false).toFloatArray();
+            return readout.score(at.reshape(copies, batch, d)); // [copies, batch, d_model] -> [copies]
         }
     }
 

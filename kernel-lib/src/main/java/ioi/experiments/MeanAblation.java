@@ -380,25 +380,7 @@ public final class MeanAblation implements AutoCloseable {
      * [batch, pos].
      */
     public HookScope hooks(KeepMask mask) {
-        check(mask);
-        List<Hook> hooks = new ArrayList<>();
-        for (int l = 0; l < cfg.nLayers(); l++) {
-            if (mask.allKept(l)) {
-                continue;
-            }
-            int layer = l;
-            hooks.add(Hook.of(HookNames.getActName("z", l), (z, hook) -> {
-                Shape s = z.getShape(); // [batch, pos, head_index, d_head]
-                if (s.dimension() != 4 || s.get(0) != nBatch || s.get(1) != pos) {
-                    throw new IllegalStateException("blocks." + layer + ".attn.hook_z is " + s + " but the mean ablation is for ["
-                            + nBatch + ", " + pos + ", head_index, d_head]: run it on the batch's tokens");
-                }
-                NDArray keep = z.getManager().create(mask.keep()[layer], new Shape(nBatch, pos, cfg.nHeads()))
-                        .expandDims(3).broadcast(s); // [batch, pos, head_index, d_head]
-                return NDArrays.where(keep, z, means[layer]);
-            }));
-        }
-        return model.hooks(hooks);
+        return model.hooks(zHooks(mask, false));
     }
 
     /**
@@ -410,6 +392,14 @@ public final class MeanAblation implements AutoCloseable {
      * causal, so the first {@code pos'} positions are the same prompts).
      */
     public List<Hook> hookList(KeepMask mask) {
+        return zHooks(mask, true);
+    }
+
+    /**
+     * Hooks on every {@code hook_z} a mask ablates: z where kept, the means elsewhere. With
+     * {@code batched}, z may be copies of the batch and cut positions; else exactly [batch, pos].
+     */
+    private List<Hook> zHooks(KeepMask mask, boolean batched) {
         check(mask);
         List<Hook> hooks = new ArrayList<>();
         for (int l = 0; l < cfg.nLayers(); l++) {
@@ -419,7 +409,11 @@ public final class MeanAblation implements AutoCloseable {
             int layer = l;
             hooks.add(Hook.of(HookNames.getActName("z", l), (z, hook) -> {
                 Shape s = z.getShape(); // [copies*batch, pos', head_index, d_head]
-                if (s.dimension() != 4 || s.get(0) % nBatch != 0 || s.get(1) > pos) {
+                if (!batched && (s.dimension() != 4 || s.get(0) != nBatch || s.get(1) != pos)) {
+                    throw new IllegalStateException("blocks." + layer + ".attn.hook_z is " + s + " but the mean ablation is for ["
+                            + nBatch + ", " + pos + ", head_index, d_head]: run it on the batch's tokens");
+                }
+                if (batched && (s.dimension() != 4 || s.get(0) % nBatch != 0 || s.get(1) > pos)) {
                     throw new IllegalStateException("blocks." + layer + ".attn.hook_z is " + s + " but the mean ablation is "
                             + "for copies of [" + nBatch + ", <= " + pos + ", head_index, d_head]");
                 }

@@ -211,7 +211,8 @@ public final class PatchingBenchmark {
         throw new IllegalStateException("token " + id + " not in the prompt");
     }
 
-    private static double[] loadavg() {
+    /** The load averages of /proc/loadavg (empty where there is none), printed beside every benchmark figure. */
+    static double[] loadavg() {
         try {
             String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+");
             return new double[] {Double.parseDouble(f[0]), Double.parseDouble(f[1]), Double.parseDouble(f[2])};

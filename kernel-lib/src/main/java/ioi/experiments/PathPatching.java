@@ -194,6 +194,7 @@ public final class PathPatching implements AutoCloseable {
     private final NDArray[] headDelta; // [layer] -> [head_index, batch, cut, d_model]: (z_abc - z_clean) W_O, masked
     private final NDArray tokens; // clean tokens [batch, cut]
     private final PatchingMetric metric;
+    private final Readout readout; // the metric from the final residual stream at END
     private final double cleanLogitDiff;
     private final double abcLogitDiff;
 
@@ -237,12 +238,13 @@ public final class PathPatching implements AutoCloseable {
                     headDelta[l] = keep(dz.transpose(2, 0, 1, 3).matMul(wO.expandDims(1))); // [head_index, batch, cut, d_model]
                 }
                 residPre[nLayers] = keep(clean.get(lastPost).duplicate());
-                PatchingMetric ld = Metrics.logitDiffMetric(batch);
-                cleanLogitDiff = score(clean.get(lastPost).expandDims(0), ld, true)[0];
-                abcLogitDiff = score(abc.get(lastPost).expandDims(0), ld, true)[0];
+                Readout ld = new Readout(model, Metrics.logitDiffMetric(batch), nBatch, manager);
+                cleanLogitDiff = ld.score(atEnd(clean.get(lastPost).expandDims(0)).squeeze(2))[0];
+                abcLogitDiff = ld.score(atEnd(abc.get(lastPost).expandDims(0)).squeeze(2))[0];
             }
             metric = options.metric() == Metric.METRIC2 ? Metrics.metric2(batch, cleanLogitDiff, abcLogitDiff)
                     : Metrics.percentChange(batch, cleanLogitDiff);
+            readout = new Readout(model, metric, nBatch, manager);
         } catch (RuntimeException e) {
             manager.close();
             throw e;
@@ -346,7 +348,7 @@ public final class PathPatching implements AutoCloseable {
         try (NDScope scope = new NDScope()) {
             NDArray d = carry(cells, nLayers, true, null); // [copies, batch, 1, d_model]
             NDArray resid = atEnd(residPre[nLayers]).expandDims(0).add(d); // [copies, batch, 1, d_model]
-            return score(resid.squeeze(2), metric, false);
+            return readout.score(resid.squeeze(2)); // [copies, batch, d_model]
         }
     }
 
@@ -481,7 +483,7 @@ public final class PathPatching implements AutoCloseable {
             }
             try (NDScope s = new NDScope()) {
                 NDArray resid = atEnd(x.reshape(copies, nBatch, cut, cfg.dModel())).squeeze(2); // [copies, batch, d_model]
-                return score(resid, metric, false);
+                return readout.score(resid);
             }
         }
     }
@@ -540,37 +542,6 @@ public final class PathPatching implements AutoCloseable {
             }
         }
         return manager.create(m, new Shape(nBatch, cut, 1, 1));
-    }
-
-    /**
-     * The metric per copy from the final residual stream at END.
-     *
-     * @param resid [copies, batch, d_model] at each prompt's END, or [copies, batch, cut, d_model]
-     *     when {@code full}
-     */
-    private float[] score(NDArray resid, PatchingMetric m, boolean full) {
-        try (NDScope scope = new NDScope()) {
-            NDArray at = full ? atEnd(resid).squeeze(2) : resid; // [copies, batch, d_model]
-            long copies = at.getShape().get(0);
-            NDArray normalized = FinalLn.apply(model, at); // [copies, batch, d_model]
-            long[][] cols = m.tokens();
-            NDArray logits;
-            if (cols != null) {
-                NDArray ids = manager.create(cols); // [batch, t]
-                long t = ids.getShape().get(1);
-                NDArray w = model.W_U().transpose().get(new NDIndex("{}", ids.flatten())) // [batch*t, d_model]
-                        .reshape(nBatch, t, cfg.dModel()).transpose(0, 2, 1); // [batch, d_model, t]
-                NDArray b = model.b_U().get(new NDIndex("{}", ids.flatten())).reshape(nBatch, t); // [batch, t]
-                logits = normalized.transpose(1, 0, 2).matMul(w).transpose(1, 0, 2).add(b); // [copies, batch, t]
-            } else {
-                logits = normalized.matMul(model.W_U()).add(model.b_U()); // [copies, batch, d_vocab]
-            }
-            NDArray s = m.score(logits); // [copies]
-            if (s.getShape().dimension() != 1 || s.getShape().get(0) != copies) {
-                throw new IllegalStateException("the metric returned " + s.getShape() + " for " + copies + " copies");
-            }
-            return s.toType(DataType.FLOAT32, false).toFloatArray();
-        }
     }
 
     // ---------------------------------------------------------------- attention after patching

@@ -75,7 +75,7 @@ public final class PathPatchingBenchmark {
         line.put("threads", threads);
         line.put("batch", batch.size());
         line.put("pos", batch.seqLen());
-        line.put("loadavg_start", loadavg());
+        line.put("loadavg_start", PatchingBenchmark.loadavg());
         Map<String, Object> results = new LinkedHashMap<>();
         Map<String, float[]> grids = new LinkedHashMap<>();
         try (HookedTransformer model = HookedTransformer.load(Path.of(opt.get("--model")), ProcessingOptions.defaults(),
@@ -103,7 +103,7 @@ public final class PathPatchingBenchmark {
             }
         }
         line.put("results", results);
-        line.put("loadavg_end", loadavg());
+        line.put("loadavg_end", PatchingBenchmark.loadavg());
         Gson gson = new GsonBuilder().serializeSpecialFloatingPointValues().create();
         String json = gson.toJson(line);
         System.out.println(json);
@@ -161,14 +161,5 @@ public final class PathPatchingBenchmark {
                 g.fromJson(o.get("IO"), long[].class), g.fromJson(o.get("S1"), long[].class),
                 g.fromJson(o.get("S2"), long[].class), g.fromJson(o.get("end"), long[].class),
                 g.fromJson(o.get("io"), long[].class), g.fromJson(o.get("s"), long[].class));
-    }
-
-    private static double[] loadavg() {
-        try {
-            String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+");
-            return new double[] {Double.parseDouble(f[0]), Double.parseDouble(f[1]), Double.parseDouble(f[2])};
-        } catch (IOException | RuntimeException e) {
-            return new double[0];
-        }
     }
 }
