@@ -45,7 +45,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_goldens as mg  # noqa: E402
 import make_ioi_goldens as mig  # noqa: E402
 
-from transformers import GPT2TokenizerFast  # noqa: E402
 
 GOLDEN_PATH = mig.RES / "ioi-goldens" / "ablation.safetensors"
 N_PROMPTS = 50
@@ -169,14 +168,9 @@ def run_masked(model, tokens, masks, means):
 
 def main() -> int:
     t0 = time.time()
-    mig.configure_make_goldens()
     ver = mg.versions()
-    hf = mg.load_hf_model()
-    flags = mg.PROCESSING_FLAGS["refactored"]
-    model = mg.build_tl(hf, flags)
-    mig.check_cfg(model.cfg)
-    tok = GPT2TokenizerFast.from_pretrained(str(mig.SHARED / "gpt2-tokenizer"))
-    tok.pad_token = tok.eos_token
+    model, flags = mig.load_committed_model()
+    tok = mig.load_tokenizer()
     mig.N_PROMPTS = N_PROMPTS
     d = mig.build_data(tok)
     tokens, abc_tokens = d["tokens"], d["abc_tokens"]
@@ -312,11 +306,7 @@ def main() -> int:
         "f": "mean over prompts of logit[IO] - logit[S] at END; F(C) keeps mask[range(batch), word_idx[pos], head] "
              "(ARENA 3.0 solutions), f_circuit_union mask[:, word_idx[pos], head] (the provided file)",
     }
-    clean_t = {}
-    for k, v in t.items():
-        v = v.detach().cpu()
-        clean_t[k] = (v.to(torch.int64) if not v.is_floating_point() else v.to(torch.float32)).contiguous().clone()
-    mg.write_safetensors(GOLDEN_PATH, clean_t, meta)
+    clean_t = mig.write_goldens(GOLDEN_PATH, t, meta)
     print(f"wrote {GOLDEN_PATH.relative_to(mig.REPO)} ({GOLDEN_PATH.stat().st_size} bytes, {len(clean_t)} tensors) "
           f"in {time.time() - t0:.0f}s")
     return 0

@@ -80,6 +80,36 @@ def check_cfg(cfg) -> None:
         assert getattr(cfg, k) == v, f"TL cfg.{k} = {getattr(cfg, k)!r}, expected {v!r}"
 
 
+
+def load_committed_model():
+    """The committed ioi-gpt2 (read, not rewritten) loaded as the paper's notebooks load GPT-2: TL's
+    defaults plus refactoring. What the other experiment golden scripts start from: (model, flags)."""
+    configure_make_goldens()
+    hf = mg.load_hf_model()
+    flags = mg.PROCESSING_FLAGS["refactored"]
+    model = mg.build_tl(hf, flags)
+    check_cfg(model.cfg)
+    return model, flags
+
+
+def load_tokenizer():
+    """GPT-2's tokenizer from ../shared, padding with EOS on the right as ioi_dataset.py does."""
+    tok = GPT2TokenizerFast.from_pretrained(str(SHARED / "gpt2-tokenizer"))
+    tok.pad_token = tok.eos_token
+    return tok
+
+
+def write_goldens(path: Path, tensors: dict, meta: dict) -> dict:
+    """Integer tensors as int64, floating ones as float32, contiguous copies, written with
+    make_goldens.write_safetensors (byte-deterministic). Returns what was written."""
+    out = {}
+    for k, v in tensors.items():
+        v = torch.as_tensor(v).detach().cpu()
+        out[k] = (v.to(torch.int64) if not v.is_floating_point() else v.to(torch.float32)).contiguous().clone()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mg.write_safetensors(path, out, meta)
+    return out
+
 # =============================================================================================
 # IOI data (IOI.md §3.6-3.9)
 # =============================================================================================

@@ -35,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_goldens as mg  # noqa: E402
 import make_ioi_goldens as mig  # noqa: E402
 
-from transformers import GPT2TokenizerFast  # noqa: E402
 from transformer_lens import patching  # noqa: E402
 
 OUT = mg.RES / "ioi-goldens" / "patching_extra.safetensors"
@@ -45,13 +44,8 @@ SEED = 7
 
 def main() -> int:
     t0 = time.time()
-    mig.configure_make_goldens()
-    hf = mg.load_hf_model()
-    flags = mg.PROCESSING_FLAGS["refactored"]
-    model = mg.build_tl(hf, flags)
-    mig.check_cfg(model.cfg)
-    tok = GPT2TokenizerFast.from_pretrained(str(mig.SHARED / "gpt2-tokenizer"))
-    tok.pad_token = tok.eos_token
+    model, flags = mig.load_committed_model()
+    tok = mig.load_tokenizer()
     d = mig.build_data(tok)
     tokens, abc = d["tokens"], d["abc_tokens"]
     n, seq = tokens.shape
@@ -93,9 +87,7 @@ def main() -> int:
         t[f"{name}/values"] = values.flatten().float()
         meta[f"{name}/axes"] = json.dumps(list(sizes))
         print(f"{name}: {len(df)} cells in {time.time() - ts:.1f}s, range [{values.min():.3f}, {values.max():.3f}]")
-    clean_t = {k: (v.to(torch.int64) if not v.is_floating_point() else v.to(torch.float32)).contiguous().clone()
-               for k, v in t.items()}
-    mg.write_safetensors(OUT, clean_t, meta)
+    mig.write_goldens(OUT, t, meta)
     print(f"wrote {OUT.relative_to(mg.REPO)} ({OUT.stat().st_size} bytes) in {time.time() - t0:.0f}s")
     return 0
 

@@ -48,7 +48,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_goldens as mg  # noqa: E402
 import make_ioi_goldens as mig  # noqa: E402
 
-from transformers import GPT2TokenizerFast  # noqa: E402
 
 OUT = mg.RES / "ioi-goldens" / "path_patching.safetensors"
 S_INHIBITION = [(8, 6), (8, 10), (7, 9), (7, 3)]  # ARENA's receiver order
@@ -187,15 +186,10 @@ def positions_mask(positions: torch.Tensor, seq: int) -> torch.Tensor:
 
 def main() -> int:
     t0 = time.time()
-    mig.configure_make_goldens()
     ver = mg.versions()
-    hf = mg.load_hf_model()
-    flags = mg.PROCESSING_FLAGS["refactored"]
-    model = mg.build_tl(hf, flags)
-    mig.check_cfg(model.cfg)
+    model, flags = mig.load_committed_model()
     model.set_use_attn_result(True)  # ET's sender hook (hook_result); off for the Java side's model
-    tok = GPT2TokenizerFast.from_pretrained(str(mig.SHARED / "gpt2-tokenizer"))
-    tok.pad_token = tok.eos_token
+    tok = mig.load_tokenizer()
     d = mig.build_data(tok)
     n, seq = d["tokens"].shape
     L, H = model.cfg.n_layers, model.cfg.n_heads
@@ -264,11 +258,7 @@ def main() -> int:
         "paper/*": "ET path patching at the named positions, metric 100 * (ld - clean) / clean",
         "knockout/*": "every pass with the name movers' z replaced by the ABC batch mean per position",
     }
-    clean_t = {}
-    for k, v in t.items():
-        v = torch.as_tensor(v).detach().cpu()
-        clean_t[k] = (v.to(torch.int64) if not v.is_floating_point() else v.to(torch.float32)).contiguous().clone()
-    mg.write_safetensors(OUT, clean_t, meta)
+    clean_t = mig.write_goldens(OUT, t, meta)
     print(f"wrote {OUT.relative_to(mg.REPO)} ({OUT.stat().st_size} bytes, {len(clean_t)} tensors) "
           f"in {time.time() - t0:.0f}s")
     return 0

@@ -49,7 +49,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_goldens as mg  # noqa: E402
 import make_ioi_goldens as mig  # noqa: E402
 
-from transformers import GPT2TokenizerFast  # noqa: E402
 
 GOLDEN_PATH = mig.RES / "ioi-goldens" / "scores.safetensors"
 K = 5  # the paper's and ARENA's top-5
@@ -206,15 +205,10 @@ def report(key: str, c: dict) -> None:
 
 def main() -> int:
     t0 = time.time()
-    mig.configure_make_goldens()
     ver = mg.versions()
-    hf = mg.load_hf_model()
-    flags = mg.PROCESSING_FLAGS["refactored"]
-    model = mg.build_tl(hf, flags)
-    mig.check_cfg(model.cfg)
+    model, flags = mig.load_committed_model()
     assert model.cfg.normalization_type == "LNPre"
-    tok = GPT2TokenizerFast.from_pretrained(str(mig.SHARED / "gpt2-tokenizer"))
-    tok.pad_token = tok.eos_token
+    tok = mig.load_tokenizer()
     d = mig.build_data(tok)
     n = d["tokens"].shape[0]
     t: dict = {}

@@ -45,7 +45,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_goldens as mg  # noqa: E402
 import make_ioi_goldens as mig  # noqa: E402
 
-from transformers import GPT2TokenizerFast  # noqa: E402
 
 GOLDEN_PATH = mig.RES / "ioi-goldens" / "signals.safetensors"
 PAD = mig.PAD
@@ -176,14 +175,9 @@ def adversarial(model, d, tok, sentences: list[str], choice, name_key: str) -> d
 
 def main() -> int:
     torch.manual_seed(0)
-    mig.configure_make_goldens()
     ver = mg.versions()
-    hf = mg.load_hf_model()
-    flags = mg.PROCESSING_FLAGS["refactored"]
-    model = mg.build_tl(hf, flags)
-    mig.check_cfg(model.cfg)
-    tok = GPT2TokenizerFast.from_pretrained(str(mig.SHARED / "gpt2-tokenizer"))
-    tok.pad_token = tok.eos_token
+    model, flags = mig.load_committed_model()
+    tok = mig.load_tokenizer()
     d = mig.build_data(tok)
     fixture = json.loads((mig.SHARED / "ioi-fixtures" / mig.FIXTURE).read_text())
     n = d["tokens"].shape[0]
@@ -247,11 +241,7 @@ def main() -> int:
                          "inserted token count; rows right-padded with 50256",
         **meta_sig,
     }
-    clean_t = {}
-    for k, v in t.items():
-        v = v.detach().cpu()
-        clean_t[k] = (v.to(torch.int64) if not v.is_floating_point() else v.to(torch.float32)).contiguous().clone()
-    mg.write_safetensors(GOLDEN_PATH, clean_t, meta)
+    clean_t = mig.write_goldens(GOLDEN_PATH, t, meta)
     size = GOLDEN_PATH.stat().st_size
     assert size < 1024 * 1024, size
     print(f"wrote {GOLDEN_PATH.relative_to(mg.REPO)} ({size} bytes, {len(clean_t)} tensors)")
