@@ -495,8 +495,15 @@ public final class ActivationPatching implements AutoCloseable {
                 long tokensPerCopy = batch * (cut - head.from());
                 int perForward = (int) Math.max(1, Math.min(options.maxCellsPerForward(),
                         options.maxTokensPerForward() / tokensPerCopy));
+                // Every copy runs [head.from, cut): a cell whose own first position is later computes
+                // the positions in between for nothing. Group only cells within 1/16 of the run length
+                // of the head's first position (by-position grids: one or two positions per group;
+                // measured on IOI/ABC, GPT-2 small, resid_pre: 39 s instead of 49 s with groups of 8
+                // positions), as many as the caps allow when they share it (head grids).
+                long slack = (cut - head.from()) / 16;
                 int end = first;
-                while (end < todo.size() && end - first < perForward && todo.get(end).start() == head.start()) {
+                while (end < todo.size() && end - first < perForward && todo.get(end).start() == head.start()
+                        && todo.get(end).from() <= head.from() + slack) {
                     end++;
                 }
                 List<Cell> group = todo.subList(first, end);

@@ -147,7 +147,8 @@ public final class PathPatchingBenchmark {
                 Metrics.Performance perf = Metrics.performance(model, batch);
                 ActivationPatching ap = ActivationPatching.ioi(model, batch, clean, perf.normalisedMetric(),
                         ActivationPatching.Options.defaults().maxTokensPerForward(
-                                Long.getLong("ioi.bench.maxTokens", 4096)));
+                                Long.getLong("ioi.bench.maxTokens", 4096)).maxCellsPerForward(
+                                Integer.getInteger("ioi.bench.maxCells", Integer.MAX_VALUE)));
                 PatchingResult r = grid.apply(ap)) {
             return r.toFloatArray();
         }
