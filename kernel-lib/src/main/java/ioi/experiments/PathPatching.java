@@ -468,6 +468,13 @@ public final class PathPatching implements AutoCloseable {
                 }
             }
             int start = layers.first();
+            int lastLayer = nLayers - 1;
+            // The metric reads only END: the last block needs its keys and values at every position
+            // but its query, attention output and MLP only at END. Its hooks must not run then, so
+            // this holds when nothing is hooked in it (receivers, captured patterns, knock-outs).
+            boolean endOnlyLast = start < lastLayer && hooks.stream().allMatch(h -> h.name() != null
+                    && !h.name().startsWith("blocks." + lastLayer + "."));
+            int stop = endOnlyLast ? lastLayer : nLayers;
             NDArray x;
             try (HookScope scope = model.hooks(hooks)) {
                 try (NDScope s = new NDScope()) {
@@ -475,17 +482,68 @@ public final class PathPatching implements AutoCloseable {
                     NDScope.unregister(x);
                 }
                 x.attach(gm);
-                for (int l = start; l < nLayers; l++) {
+                for (int l = start; l < stop; l++) {
                     NDArray next = model.forward(x, RunOptions.defaults().startAtLayer(l).stopAtLayer(l + 1)).logits();
                     x.close();
                     x = next; // [copies*batch, cut, d_model]
                 }
             }
             try (NDScope s = new NDScope()) {
-                NDArray resid = atEnd(x.reshape(copies, nBatch, cut, cfg.dModel())).squeeze(2); // [copies, batch, d_model]
+                NDArray full = x.reshape(copies, nBatch, cut, cfg.dModel()); // [copies, batch, cut, d_model]
+                NDArray resid = endOnlyLast ? lastBlockAtEnd(full) // [copies, batch, d_model]
+                        : atEnd(full).squeeze(2);
                 return readout.score(resid);
             }
         }
+    }
+
+    /**
+     * The last block for the residual stream entering it, x [copies, batch, cut, d_model], computed
+     * only where the metric reads: keys and values at every position, the query, attention output
+     * and MLP at each prompt's END (attention is causal: END attends to positions up to END). The
+     * same operations as the model's block (scores scaled by {@code attnScale}, masked above END).
+     *
+     * @return resid_post at END [copies, batch, d_model]
+     */
+    private NDArray lastBlockAtEnd(NDArray x) {
+        int l = nLayers - 1;
+        long copies = x.getShape().get(0);
+        long heads = cfg.nHeads();
+        long dHead = cfg.dHead();
+        long dModel = cfg.dModel();
+        String p = "blocks." + l + ".attn.";
+        NDArray normed = model.ln1(l, x); // [copies, batch, cut, d_model]
+        NDArray k = headsOf(normed, p, "K"); // [copies, batch, cut, head_index, d_head]
+        NDArray v = headsOf(normed, p, "V"); // [copies, batch, cut, head_index, d_head]
+        NDArray xEnd = atEnd(x); // [copies, batch, 1, d_model]
+        NDArray q = headsOf(atEnd(normed), p, "Q"); // [copies, batch, 1, head_index, d_head]
+        NDArray scores = q.transpose(0, 1, 3, 2, 4).matMul(k.transpose(0, 1, 3, 4, 2))
+                .div(cfg.attnScale()); // [copies, batch, head_index, 1, cut]
+        boolean[] allowed = new boolean[(int) (nBatch * cut)];
+        for (int b = 0; b < nBatch; b++) {
+            for (int pos = 0; pos <= end[b]; pos++) {
+                allowed[(int) (b * cut + pos)] = true;
+            }
+        }
+        NDArray mask = manager.create(allowed, new Shape(1, nBatch, 1, 1, cut)).broadcast(scores.getShape());
+        NDArray minusInf = manager.create(Float.NEGATIVE_INFINITY).broadcast(scores.getShape());
+        NDArray pattern = NDArrays.where(mask, scores, minusInf).softmax(-1); // [copies, batch, head_index, 1, cut]
+        NDArray z = pattern.matMul(v.transpose(0, 1, 3, 2, 4)); // [copies, batch, head_index, 1, d_head]
+        NDArray wO = model.weight(p + "W_O").reshape(heads * dHead, dModel); // [head_index*d_head, d_model]
+        NDArray attnOut = z.reshape(copies, nBatch, heads * dHead).matMul(wO)
+                .add(model.weight(p + "b_O")); // [copies, batch, d_model]
+        NDArray mid = xEnd.squeeze(2).add(attnOut); // [copies, batch, d_model]
+        return mid.add(model.mlpOut(l, mid)); // [copies, batch, d_model]
+    }
+
+    /** The {@code W_x} projection of every head (x = Q, K, V): [..., pos, d_model] -> [..., pos, head_index, d_head]. */
+    private NDArray headsOf(NDArray normed, String prefix, String x) {
+        long heads = cfg.nHeads();
+        long dHead = cfg.dHead();
+        NDArray w = model.weight(prefix + "W_" + x).transpose(1, 0, 2).reshape(cfg.dModel(), heads * dHead); // [d_model, head_index*d_head]
+        NDArray b = model.weight(prefix + "b_" + x).reshape(heads * dHead); // [head_index*d_head]
+        Shape s = normed.getShape();
+        return normed.matMul(w).add(b).reshape(s.slice(0, s.dimension() - 1).addAll(new Shape(heads, dHead)));
     }
 
     /** Rows at each prompt's END of a pattern [copies*batch, query_pos, key_pos] (first copy): [batch, key_pos]. */
@@ -499,16 +557,8 @@ public final class PathPatching implements AutoCloseable {
 
     /** The receiver layer's LayerNorm and {@code act} projection of all heads: [copies*batch, cut, head_index, d_head]. */
     private NDArray project(int layer, String act, NDArray resid) { // resid [copies, batch, cut, d_model]
-        String p = "blocks." + layer + ".attn.";
-        String a = act.toUpperCase();
-        NDArray w = model.weight(p + "W_" + a); // [head_index, d_model, d_head]
-        NDArray b = model.weight(p + "b_" + a); // [head_index, d_head]
-        long heads = cfg.nHeads();
-        long dHead = cfg.dHead();
-        NDArray normed = model.ln1(layer, resid).reshape(-1, cfg.dModel()); // [copies*batch*cut, d_model]
-        NDArray wFlat = w.transpose(1, 0, 2).reshape(cfg.dModel(), heads * dHead); // [d_model, head_index*d_head]
-        NDArray out = normed.matMul(wFlat).add(b.reshape(heads * dHead)); // [copies*batch*cut, head_index*d_head]
-        return out.reshape(-1, cut, heads, dHead); // [copies*batch, cut, head_index, d_head]
+        NDArray heads = headsOf(model.ln1(layer, resid), "blocks." + layer + ".attn.", act.toUpperCase()); // [copies, batch, cut, head_index, d_head]
+        return heads.reshape(-1, cut, cfg.nHeads(), cfg.dHead()); // [copies*batch, cut, head_index, d_head]
     }
 
     /** Where receivers are patched: their heads, at the patched positions. BOOLEAN [copies*batch, cut, head_index, d_head]. */
