@@ -131,15 +131,7 @@ public final class PatchingBenchmark {
         line.put("results", results);
         line.put("loadavg_end", loadavg());
         line.put("peak_rss_mib", peakRssMib());
-        Gson gson = new GsonBuilder().serializeSpecialFloatingPointValues().create();
-        String json = gson.toJson(line);
-        System.out.println(json);
-        if (opt.containsKey("--out")) {
-            Files.writeString(Path.of(opt.get("--out")), json + "\n");
-        }
-        if (opt.containsKey("--grids-out")) {
-            Files.writeString(Path.of(opt.get("--grids-out")), gson.toJson(grids) + "\n");
-        }
+        printJson(line, grids, opt);
     }
 
     static final Map<String, Function<ActivationPatching, PatchingResult>> GRIDS = new LinkedHashMap<>();
@@ -209,6 +201,23 @@ public final class PatchingBenchmark {
             }
         }
         throw new IllegalStateException("token " + id + " not in the prompt");
+    }
+
+    /**
+     * Prints a benchmark's JSON line, and writes it to {@code --out} and the grids to
+     * {@code --grids-out} when those options are given.
+     */
+    static void printJson(Map<String, Object> line, Map<String, float[]> grids, Map<String, String> opt)
+            throws IOException {
+        Gson gson = new GsonBuilder().serializeSpecialFloatingPointValues().create();
+        String json = gson.toJson(line);
+        System.out.println(json);
+        if (opt.containsKey("--out")) {
+            Files.writeString(Path.of(opt.get("--out")), json + "\n");
+        }
+        if (opt.containsKey("--grids-out")) {
+            Files.writeString(Path.of(opt.get("--grids-out")), gson.toJson(grids) + "\n");
+        }
     }
 
     /** The load averages of /proc/loadavg (empty where there is none), printed beside every benchmark figure. */

@@ -3,7 +3,6 @@ package ioi.experiments;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
 import com.google.gson.Gson;
-import com.google.gson.GsonBuilder;
 import com.google.gson.JsonObject;
 import ioi.lens.ActivationCache;
 import ioi.lens.HookedTransformer;
@@ -104,15 +103,7 @@ public final class PathPatchingBenchmark {
         }
         line.put("results", results);
         line.put("loadavg_end", PatchingBenchmark.loadavg());
-        Gson gson = new GsonBuilder().serializeSpecialFloatingPointValues().create();
-        String json = gson.toJson(line);
-        System.out.println(json);
-        if (opt.containsKey("--out")) {
-            Files.writeString(Path.of(opt.get("--out")), json + "\n");
-        }
-        if (opt.containsKey("--grids-out")) {
-            Files.writeString(Path.of(opt.get("--grids-out")), gson.toJson(grids) + "\n");
-        }
+        PatchingBenchmark.printJson(line, grids, opt);
     }
 
     static final Map<String, BiFunction<HookedTransformer, IoiBatch, float[]>> TASKS = new LinkedHashMap<>();
