@@ -1,8 +1,11 @@
 package ioi.data;
 
 import java.math.BigInteger;
+import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 
 /**
  * CPython 3.11's {@code random.Random} as the reference {@code ioi_dataset.py} uses it (IOI.md §3.5:
@@ -152,5 +155,44 @@ public final class PyRandom {
             int j = (int) randbelow(i + 1);
             Collections.swap(x, i, j);
         }
+    }
+
+    /**
+     * {@code random.sample(population, k)} (CPython 3.11, no {@code counts}): k distinct elements in
+     * selection order. For a population no larger than the set-size bound (21, plus
+     * {@code 4 ** ceil(log(3k, 4))} when k &gt; 5) a pool: the i-th pick is {@code pool[_randbelow(n - i)]}
+     * and the last unpicked element fills its slot; otherwise indices {@code _randbelow(n)} drawn
+     * again while already selected.
+     */
+    public <T> List<T> sample(List<T> population, int k) {
+        int n = population.size();
+        if (k < 0 || k > n) {
+            throw new IllegalArgumentException("sample larger than population or is negative: k = " + k
+                    + " for a population of " + n);
+        }
+        List<T> result = new ArrayList<>(k);
+        long setsize = 21;
+        if (k > 5) {
+            setsize += (long) Math.pow(4, Math.ceil(Math.log(k * 3.0) / Math.log(4)));
+        }
+        if (n <= setsize) {
+            List<T> pool = new ArrayList<>(population);
+            for (int i = 0; i < k; i++) {
+                int j = (int) randbelow(n - i);
+                result.add(pool.get(j));
+                pool.set(j, pool.get(n - i - 1)); // move the non-selected item into the vacancy
+            }
+        } else {
+            Set<Integer> selected = new HashSet<>();
+            for (int i = 0; i < k; i++) {
+                int j = (int) randbelow(n);
+                while (selected.contains(j)) {
+                    j = (int) randbelow(n);
+                }
+                selected.add(j);
+                result.add(population.get(j));
+            }
+        }
+        return result;
     }
 }

@@ -55,6 +55,22 @@ public record Circuit(Map<String, List<Head>> classes, Map<String, String> posit
             .add("previous token", "S1+1", "2.2", "4.11")
             .build();
 
+    /**
+     * The same 26 heads as the paper's code writes them (Easy-Transformer's
+     * {@code ioi_circuit_extraction.CIRCUIT} with {@code RELEVANT_TOKENS}): the backup name movers
+     * merged into "name mover" ("by importance"), "negative" for 10.7 and 11.10, and ET's order,
+     * which is the order {@code completeness.py} samples nodes from and the classes it knocks out
+     * for Fig 6. Kept positions as in {@link #PAPER} (ET's {@code "S+1"} is {@code "S1+1"}).
+     */
+    public static final Circuit PAPER_CODE = builder()
+            .add("name mover", "end", "9.9", "10.0", "9.6", "10.10", "10.6", "10.2", "10.1", "11.2", "9.7", "9.0", "11.9")
+            .add("negative", "end", "10.7", "11.10")
+            .add("s2 inhibition", "end", "7.3", "7.9", "8.6", "8.10")
+            .add("induction", "S2", "5.5", "5.8", "5.9", "6.9")
+            .add("duplicate token", "S2", "0.1", "0.10", "3.0")
+            .add("previous token", "S1+1", "2.2", "4.11")
+            .build();
+
     public Circuit {
         if (classes == null || positions == null) {
             throw new IllegalArgumentException("a circuit needs classes and positions");

@@ -1,5 +1,6 @@
 package ioi.experiments;
 
+import ioi.data.PyRandom;
 import ioi.display.Charts;
 import ioi.display.Figure;
 import java.util.ArrayList;
@@ -25,9 +26,12 @@ import tech.tablesaw.api.Table;
  *   <li>F(M), the model; F(C), the circuit kept and everything else mean-ablated
  *       ({@link MeanAblation#keep}); <b>faithfulness</b> |F(M) - F(C)| (paper: 0.46, 13% of
  *       F(M) = 3.56);</li>
- *   <li><b>completeness</b> (Fig 6): for sets K ⊆ C, the points (F(C \ K), F(M \ K)), where M \ K
- *       is the model with only K mean-ablated at every position; K = ∅, each class, uniformly random
- *       subsets, and sets found by App M's greedy search (Algorithm 3, {@link #greedy});</li>
+ *   <li><b>completeness</b> (Fig 6): for sets K ⊆ C, the points (F(C \ K), F(M \ K)), as the
+ *       paper's code ({@code completeness.py}) computes them: C \ K keeps the circuit without K
+ *       (K's heads then ablated at every position, like every head outside the circuit), M \ K is
+ *       the model with only K's <em>nodes</em> mean-ablated, each head at its class's position
+ *       ({@link MeanAblation#knockOutNodes}); K = ∅, each class, uniformly random subsets, and the
+ *       sets of App M's greedy search ({@link #greedy});</li>
  *   <li><b>minimality</b> (Fig 7, App K): |F(C \ (K ∪ {v})) - F(C \ K)| per head v, as a percentage
  *       of F(M), with the paper's or ARENA's K ({@link Minimality}).</li>
  * </ul>
@@ -85,7 +89,7 @@ public final class CircuitEvaluation {
         return fCircuitWithout(List.of(Set.copyOf(k)))[0];
     }
 
-    /** F(M \ K): only K's heads mean-ablated, at every position. */
+    /** F(M \ K): only K's nodes mean-ablated, each head at its circuit position ({@link MeanAblation#knockOutNodes}). */
     public double fModelWithout(Collection<Head> k) {
         return fModelWithout(List.of(Set.copyOf(k)))[0];
     }
@@ -132,7 +136,7 @@ public final class CircuitEvaluation {
         }
         for (Set<Head> k : new LinkedHashSet<>(modelKs)) {
             if (!modelMemo.containsKey(k)) {
-                masks.add(ablation.knockOut(k));
+                masks.add(ablation.knockOutNodes(circuit, k));
                 memos.add(modelMemo);
                 keys.add(k);
             }
@@ -284,33 +288,39 @@ public final class CircuitEvaluation {
 
     // ---------------------------------------------------------------- greedy search (App M)
 
-    /** What the greedy search maximises at each step. */
-    public enum Objective {
+    /** Which greedy search: the paper's code (Fig 6's points) or the algorithm box of App M's text. */
+    public enum GreedyVariant {
         /**
-         * The incompleteness score of the grown set, |F(C \ (K ∪ {v})) - F(M \ (K ∪ {v}))|: the
-         * paper's Algorithm 3 as we read it (it searches for sets with a high incompleteness score).
+         * Easy-Transformer's {@code completeness.py}, {@code new_greedy_search}, which produced
+         * Fig 6: each run starts from K = ∅ and {@code old_diff} = |F(C) - F(M)|; each iteration
+         * samples V ⊆ C \ K ({@code random.sample}), takes the v of V with the largest
+         * incompleteness |F(C \ (K ∪ {v})) - F(M \ (K ∪ {v}))| (the first on ties, as
+         * {@code np.argmax}) and adds it <em>only if</em> that beats {@code old_diff}; each run gives
+         * one point, its last accepted set ({@code all_sets[-1]}, which ET shares across runs: a run
+         * that accepts nothing repeats the previous run's set).
          */
-        INCOMPLETENESS,
-        /** |F(C \ (K ∪ {v})) - F(C \ K)|, as IOI.md §1.3 transcribes Algorithm 3's argmax. */
-        CIRCUIT_DROP
+        PAPER_CODE,
+        /**
+         * App M's Algorithm 3 as the paper's text reads: v_MAX = argmax over V of
+         * |F(C \ (K ∪ {v})) - F(C \ K)|, always added; the {@code keep} sets with the highest
+         * incompleteness, intermediate sets included ("kept the 5 sets with the maximal ...
+         * incompleteness score (including the intermediate K)").
+         */
+        ALGORITHM_BOX
     }
 
     /** Chooses the candidate nodes V ⊆ C \ K of one greedy step. */
     @FunctionalInterface
     public interface CandidateSampler {
         /**
-         * @param remaining C \ K in circuit order
+         * @param remaining C \ K, in the circuit's order with chosen heads removed (ET's {@code C_minus_G})
          * @param k how many to choose (at most {@code remaining.size()})
-         * @param rng this run's random numbers
+         * @param rng this run's random numbers (CPython's Mersenne Twister)
          */
-        List<Head> sample(List<Head> remaining, int k, Random rng);
+        List<Head> sample(List<Head> remaining, int k, PyRandom rng);
 
-        /** Algorithm 3: a uniformly random subset of k nodes. */
-        CandidateSampler RANDOM = (remaining, k, rng) -> {
-            List<Head> copy = new ArrayList<>(remaining);
-            java.util.Collections.shuffle(copy, rng);
-            return List.copyOf(copy.subList(0, k));
-        };
+        /** {@code random.sample(C_minus_G, k)}, bit for bit as CPython draws it. */
+        CandidateSampler RANDOM = (remaining, k, rng) -> List.copyOf(rng.sample(remaining, k));
 
         /** The first k of C \ K in circuit order (deterministic; for tests and comparisons). */
         CandidateSampler FIRST_K = (remaining, k, rng) -> List.copyOf(remaining.subList(0, k));
@@ -319,69 +329,74 @@ public final class CircuitEvaluation {
     /**
      * Options of App M's greedy search.
      *
-     * @param k candidates per step (paper: 10 for the full circuit, 5 for the naive one)
-     * @param iterations N, nodes added per run
-     * @param runs independent runs (paper: 10); run r draws from {@code new Random(seed + r)}
-     * @param keep how many sets to return, the highest incompleteness first, intermediate sets
-     *     included (paper App M: "the 5 sets with the maximal ... incompleteness score (including the
-     *     intermediate K)"; the Fig 6 caption says 10)
+     * @param samples candidates per step (ET: {@code no_samples}, 10 for the 26-head circuit, else 5)
+     * @param iterations steps per run (ET: {@code no_iters} = 10)
+     * @param runs independent runs (ET: {@code no_runs} = 10); run r draws from
+     *     {@code PyRandom(seed + r)}, i.e. Python's {@code random.seed(seed + r)} (ET's own runs are
+     *     unseeded)
+     * @param keep {@link GreedyVariant#ALGORITHM_BOX} only: how many sets to return
      */
-    public record GreedyOptions(int k, int iterations, int runs, int keep, long seed, Objective objective,
+    public record GreedyOptions(GreedyVariant variant, int samples, int iterations, int runs, long seed, int keep,
             CandidateSampler sampler) {
         public GreedyOptions {
-            if (k < 1 || iterations < 1 || runs < 1 || keep < 0) {
-                throw new IllegalArgumentException("greedy search needs k, iterations, runs >= 1 and keep >= 0 but got k="
-                        + k + ", iterations=" + iterations + ", runs=" + runs + ", keep=" + keep);
+            if (samples < 1 || iterations < 1 || runs < 1 || keep < 0) {
+                throw new IllegalArgumentException("greedy search needs samples, iterations, runs >= 1 and keep >= 0 but got "
+                        + "samples=" + samples + ", iterations=" + iterations + ", runs=" + runs + ", keep=" + keep);
             }
-            objective = objective == null ? Objective.INCOMPLETENESS : objective;
+            variant = variant == null ? GreedyVariant.PAPER_CODE : variant;
             sampler = sampler == null ? CandidateSampler.RANDOM : sampler;
         }
 
         /**
-         * The paper's settings for a circuit: k = 10 for a circuit of 20 heads or more (the full one),
-         * else 5 (the naive one); 10 runs; 5 iterations (the paper does not give N; Fig 22's sets
-         * have 4 to 7 heads); the 10 best sets; seed 0.
+         * The paper's code: {@code new_greedy_search(no_runs=10, no_iters=10, no_samples=10 if
+         * circuit_size == 26 else 5)}, seed 0.
          */
         public static GreedyOptions paper(Circuit c) {
-            return new GreedyOptions(c.size() >= 20 ? 10 : 5, 5, 10, 10, 0, Objective.INCOMPLETENESS, CandidateSampler.RANDOM);
+            return new GreedyOptions(GreedyVariant.PAPER_CODE, c.size() == 26 ? 10 : 5, 10, 10, 0, 0, CandidateSampler.RANDOM);
         }
 
-        public GreedyOptions seed(long s) {
-            return new GreedyOptions(k, iterations, runs, keep, s, objective, sampler);
+        /**
+         * The algorithm box of App M: k = 10 for the full circuit, 5 for the naive one ("respectively
+         * k = 5 and k = 10"), 10 runs, N = 10 steps (the text gives no N), the 5 best sets.
+         */
+        public static GreedyOptions algorithmBox(Circuit c) {
+            return new GreedyOptions(GreedyVariant.ALGORITHM_BOX, c.size() >= 20 ? 10 : 5, 10, 10, 0, 5,
+                    CandidateSampler.RANDOM);
         }
 
-        public GreedyOptions runs(int r) {
-            return new GreedyOptions(k, iterations, r, keep, seed, objective, sampler);
+        public GreedyOptions samples(int n) {
+            return new GreedyOptions(variant, n, iterations, runs, seed, keep, sampler);
         }
 
         public GreedyOptions iterations(int n) {
-            return new GreedyOptions(k, n, runs, keep, seed, objective, sampler);
+            return new GreedyOptions(variant, samples, n, runs, seed, keep, sampler);
         }
 
-        public GreedyOptions k(int kk) {
-            return new GreedyOptions(kk, iterations, runs, keep, seed, objective, sampler);
+        public GreedyOptions runs(int r) {
+            return new GreedyOptions(variant, samples, iterations, r, seed, keep, sampler);
+        }
+
+        public GreedyOptions seed(long s) {
+            return new GreedyOptions(variant, samples, iterations, runs, s, keep, sampler);
         }
 
         public GreedyOptions keep(int n) {
-            return new GreedyOptions(k, iterations, runs, n, seed, objective, sampler);
-        }
-
-        public GreedyOptions objective(Objective o) {
-            return new GreedyOptions(k, iterations, runs, keep, seed, o, sampler);
+            return new GreedyOptions(variant, samples, iterations, runs, seed, n, sampler);
         }
 
         public GreedyOptions sampler(CandidateSampler s) {
-            return new GreedyOptions(k, iterations, runs, keep, seed, objective, s);
+            return new GreedyOptions(variant, samples, iterations, runs, seed, keep, s);
         }
     }
 
     /**
      * One step of one greedy run: the candidates with their F(C \ (K ∪ {v})), F(M \ (K ∪ {v})) and
-     * objective, the chosen head and the grown K with its point (F(C \ K), F(M \ K)).
+     * objective, the best candidate, whether it was added, and K after the step with its point
+     * (F(C \ K), F(M \ K)).
      */
     public record GreedyStep(int run, int step, List<Head> candidates, double[] candidateFCircuit,
-            double[] candidateFModel, double[] candidateObjective, Head chosen, Set<Head> k, double fCircuitWithout,
-            double fModelWithout) {
+            double[] candidateFModel, double[] candidateObjective, Head best, boolean accepted, Set<Head> k,
+            double fCircuitWithout, double fModelWithout) {
 
         public double incompleteness() {
             return Math.abs(fCircuitWithout - fModelWithout);
@@ -389,23 +404,31 @@ public final class CircuitEvaluation {
     }
 
     /**
-     * The greedy search's steps (every run) and the best {@code keep} distinct sets as
-     * {@link KSet}s of kind "greedy" for {@link #completeness(List)}.
+     * The greedy search's steps (every run) and its sets as {@link KSet}s of kind "greedy" for
+     * {@link #completeness(List)}: one per run ({@link GreedyVariant#PAPER_CODE}) or the best
+     * {@code keep} ({@link GreedyVariant#ALGORITHM_BOX}).
      */
-    public record Greedy(List<GreedyStep> steps, List<KSet> sets, Table table) {}
+    public record Greedy(GreedyVariant variant, List<GreedyStep> steps, List<KSet> sets, Table table) {}
 
     /**
-     * App M, Algorithm 3: K ← ∅; N times: sample V ⊆ C \ K of k nodes, add the v of V maximising the
-     * objective. All runs advance in lock step, so one step of every run is one batched evaluation
-     * (2 k runs sets).
+     * App M's greedy search ({@link GreedyVariant}). The runs advance in lock step, so one step of
+     * every run is one batched evaluation (2 * samples * runs sets, fewer when K sets repeat).
      */
     public Greedy greedy(GreedyOptions o) {
+        boolean code = o.variant() == GreedyVariant.PAPER_CODE;
         List<Head> all = circuit.heads();
-        List<Random> rngs = new ArrayList<>();
+        evaluate(List.of(Set.of()), List.of(Set.of()), Progress.NONE);
+        double baseline = Math.abs(fCircuit() - fModel());
+        List<PyRandom> rngs = new ArrayList<>();
         List<List<Head>> ks = new ArrayList<>();
+        double[] current = new double[o.runs()]; // ET's old_diff
+        double[][] point = new double[o.runs()][]; // (F(C \ K), F(M \ K)) of each run's K
+        boolean[] acceptedAny = new boolean[o.runs()];
         for (int r = 0; r < o.runs(); r++) {
-            rngs.add(new Random(o.seed() + r));
+            rngs.add(new PyRandom(o.seed() + r));
             ks.add(new ArrayList<>());
+            current[r] = baseline;
+            point[r] = new double[] {fCircuit(), fModel()};
         }
         List<GreedyStep> steps = new ArrayList<>();
         progress.start(o.iterations());
@@ -417,7 +440,7 @@ public final class CircuitEvaluation {
                     List<Head> k = ks.get(r);
                     List<Head> remaining = all.stream().filter(h -> !k.contains(h)).toList();
                     List<Head> v = remaining.isEmpty() ? List.of()
-                            : o.sampler().sample(remaining, Math.min(o.k(), remaining.size()), rngs.get(r));
+                            : o.sampler().sample(remaining, Math.min(o.samples(), remaining.size()), rngs.get(r));
                     for (Head h : v) {
                         if (k.contains(h) || !circuit.contains(h)) {
                             throw new IllegalStateException("the sampler chose " + h + ", which is not in C \\ K");
@@ -427,7 +450,7 @@ public final class CircuitEvaluation {
                     cands.add(v);
                 }
                 evaluate(grown, grown, Progress.NONE);
-                if (o.objective() == Objective.CIRCUIT_DROP) {
+                if (!code) {
                     evaluate(ks.stream().map(Set::copyOf).toList(), List.of(), Progress.NONE);
                 }
                 for (int r = 0; r < o.runs(); r++) {
@@ -436,7 +459,7 @@ public final class CircuitEvaluation {
                         continue;
                     }
                     List<Head> k = ks.get(r);
-                    double base = o.objective() == Objective.CIRCUIT_DROP ? circuitMemo.get(Set.copyOf(k)) : 0;
+                    double base = code ? 0 : circuitMemo.get(Set.copyOf(k));
                     double[] fc = new double[v.size()];
                     double[] fm = new double[v.size()];
                     double[] obj = new double[v.size()];
@@ -445,39 +468,63 @@ public final class CircuitEvaluation {
                         Set<Head> kv = plus(k, v.get(j));
                         fc[j] = circuitMemo.get(kv);
                         fm[j] = modelMemo.get(kv);
-                        obj[j] = o.objective() == Objective.INCOMPLETENESS ? Math.abs(fc[j] - fm[j]) : Math.abs(fc[j] - base);
+                        obj[j] = code ? Math.abs(fc[j] - fm[j]) : Math.abs(fc[j] - base);
                         if (obj[j] > obj[best]) {
                             best = j;
                         }
                     }
-                    k.add(v.get(best));
-                    steps.add(new GreedyStep(r, i + 1, v, fc, fm, obj, v.get(best),
-                            java.util.Collections.unmodifiableSet(new LinkedHashSet<>(k)), fc[best], fm[best]));
+                    boolean accept = !code || obj[best] > current[r];
+                    if (accept) {
+                        k.add(v.get(best));
+                        current[r] = obj[best];
+                        point[r] = new double[] {fc[best], fm[best]};
+                        acceptedAny[r] = true;
+                    }
+                    steps.add(new GreedyStep(r, i + 1, v, fc, fm, obj, v.get(best), accept,
+                            java.util.Collections.unmodifiableSet(new LinkedHashSet<>(k)), point[r][0], point[r][1]));
                 }
                 progress.step(1);
             }
         } finally {
             progress.done();
         }
-        List<GreedyStep> ranked = new ArrayList<>(steps);
-        ranked.sort(Comparator.comparingDouble(GreedyStep::incompleteness).reversed());
-        List<KSet> best = new ArrayList<>();
-        Set<Set<Head>> seen = new java.util.HashSet<>();
-        for (GreedyStep s : ranked) {
-            if (best.size() < o.keep() && seen.add(Set.copyOf(s.k()))) {
-                best.add(new KSet("greedy", "greedy " + (best.size() + 1) + " (run " + s.run() + ", step " + s.step() + ")",
-                        s.k()));
+        List<KSet> sets = new ArrayList<>();
+        if (code) {
+            // ET appends each accepted set to one all_sets list shared by the runs and reports
+            // all_sets[-1] per run, so a run that accepts nothing repeats the last accepted set
+            // (ET raises on a first run that accepts nothing; here that point is K = ∅).
+            Set<Head> last = Set.of();
+            String from = "no set accepted";
+            for (int r = 0; r < o.runs(); r++) {
+                if (acceptedAny[r]) {
+                    last = java.util.Collections.unmodifiableSet(new LinkedHashSet<>(ks.get(r)));
+                    from = "run " + r;
+                }
+                sets.add(new KSet("greedy", "greedy run " + r + (acceptedAny[r] ? "" : " (" + from + ")"), last));
+            }
+        } else {
+            List<GreedyStep> ranked = new ArrayList<>(steps);
+            ranked.sort(Comparator.comparingDouble(GreedyStep::incompleteness).reversed());
+            Set<Set<Head>> seen = new java.util.HashSet<>();
+            for (GreedyStep s : ranked) {
+                if (sets.size() < o.keep() && seen.add(Set.copyOf(s.k()))) {
+                    sets.add(new KSet("greedy", "greedy " + (sets.size() + 1) + " (run " + s.run() + ", step " + s.step() + ")",
+                            s.k()));
+                }
             }
         }
-        Table t = Table.create("Greedy search for incomplete sets (App M, Algorithm 3)",
+        String title = code ? "Greedy search for incomplete sets (the paper's code, completeness.py)"
+                : "Greedy search for incomplete sets (App M's algorithm box)";
+        Table t = Table.create(title,
                 IntColumn.create("run", steps.stream().mapToInt(GreedyStep::run).toArray()),
                 IntColumn.create("step", steps.stream().mapToInt(GreedyStep::step).toArray()),
-                StringColumn.create("added", steps.stream().map(s -> s.chosen().toString()).toList()),
+                StringColumn.create("best candidate", steps.stream().map(s -> s.best().toString()).toList()),
+                StringColumn.create("added", steps.stream().map(s -> s.accepted() ? "yes" : "no").toList()),
                 StringColumn.create("K", steps.stream().map(s -> Minimality.label(s.k())).toList()),
                 DoubleColumn.create("f_c_minus_k", steps.stream().mapToDouble(GreedyStep::fCircuitWithout).toArray()),
                 DoubleColumn.create("f_m_minus_k", steps.stream().mapToDouble(GreedyStep::fModelWithout).toArray()),
                 DoubleColumn.create("incompleteness", steps.stream().mapToDouble(GreedyStep::incompleteness).toArray()));
-        return new Greedy(List.copyOf(steps), List.copyOf(best), t);
+        return new Greedy(o.variant(), List.copyOf(steps), List.copyOf(sets), t);
     }
 
     private static Set<Head> plus(Collection<Head> k, Head v) {

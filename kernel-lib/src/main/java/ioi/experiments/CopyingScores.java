@@ -29,15 +29,19 @@ import tech.tablesaw.api.Table;
  * against under 20% (12% negative) for an average head.
  *
  * <ul>
- *   <li>{@link #compute} is ARENA 3.0's {@code get_copying_scores}: the targets are the 109 names of
- *       {@link IOIWords#NAMES} embedded without BOS, {@code resid = W_E[name] + MLP0(ln2(W_E[name]))}
- *       (block 0's MLP acting as an extended embedding; computed by the model's own block 0 with
- *       its attention output set to zero, so ln2 is the model's: pure normalisation once
- *       {@code fold_ln} has folded its weights), then {@code resid @ W_V @ W_O}, {@code ln_final},
- *       {@code W_U + b_U}. Every layer 0..n_layers-1 is scored. ARENA's A3 skips layer 0 and stores
- *       layer L at row L-1, leaving the last row zero, so its printed "Average over all heads"
- *       (10.11% / 1.93% for GPT-2 small) is {@link Result#averageArena}; {@link Result#average} is
- *       the plain mean over every head.</li>
+ *   <li>{@link #compute} is ARENA 3.0's {@code get_copying_scores} (solutions.py and the exercise
+ *       page): the targets are the 109 names of {@link IOIWords#NAMES} as
+ *       {@code model.to_tokens(NAMES, prepend_bos=False)} tokenizes them, bare, without a leading
+ *       space (each is one token), {@code resid = W_E[name] + MLP0(ln2(W_E[name]))} (block 0's MLP
+ *       acting as an extended embedding; computed by the model's own block 0 with its attention
+ *       output set to zero, so ln2 is the model's: pure normalisation once {@code fold_ln} has
+ *       folded its weights), then {@code resid @ W_V @ W_O}, {@code ln_final}, {@code W_U + b_U}.
+ *       ARENA 3.0 loops over layers 1..n_layers-1 and stores layer L at row L-1 of a
+ *       [2, n_layers, n_heads] tensor, so its last row stays zero; its "Average over all heads"
+ *       (10.11% / 1.93% printed for GPT-2 small) is that tensor's mean, {@link Result#averageArena}.
+ *       Here every layer is scored at its own row (layer 0 too; a head's score is the same as
+ *       ARENA's); {@link Result#average} is the plain mean over every head, which is what ARENA
+ *       2.0's loop over all layers printed.</li>
  *   <li>{@link #onDataset} is the paper's own {@code check_copy_circuit}: the targets are the IO, S1
  *       and S2 positions of each prompt, read from {@code blocks.0.hook_resid_post},
  *       normalised as block 1's ln1 does, then {@code @ W_V + b_V}, {@code @ W_O}, {@code ln_final},
@@ -61,9 +65,10 @@ public final class CopyingScores {
     /**
      * @param names the names to embed (ARENA: {@link IOIWords#NAMES})
      * @param k a target counts when its token is among the top k logits (5 in the paper and ARENA)
-     * @param leadingSpace embed the first token of {@code " " + name}, the token the IOI prompts
-     *     contain (default); false embeds the bare name's token, as ARENA's
-     *     {@code model.to_tokens(names, prepend_bos=False)} does (every ARENA name is one token both ways)
+     * @param leadingSpace false (default): the bare name's token, as ARENA's
+     *     {@code model.to_tokens(names, prepend_bos=False)}, and a name must be one token; true: the
+     *     first token of {@code " " + name}, the token the IOI prompts contain (every ARENA name is
+     *     one token both ways)
      * @param maxLogitElements upper bound on the elements of one [heads, targets, d_vocab] logits block
      * @param progress reports one unit per (sign, head)
      */
@@ -84,9 +89,9 @@ public final class CopyingScores {
             }
         }
 
-        /** ARENA's names, k = 5, space-prefixed tokens, logits blocks of at most 2^24 elements. */
+        /** ARENA's names, k = 5, bare-name tokens (ARENA's), logits blocks of at most 2^24 elements. */
         public static Options defaults() {
-            return new Options(IOIWords.NAMES, 5, true, 1L << 24, Progress.NONE);
+            return new Options(IOIWords.NAMES, 5, false, 1L << 24, Progress.NONE);
         }
 
         public Options names(List<String> n) {
@@ -140,14 +145,15 @@ public final class CopyingScores {
             return score(Sign.NEGATIVE, layer, head);
         }
 
-        /** The mean score over every head of every layer. */
+        /** The mean score over every head of every layer (ARENA 2.0's "Average", which scored layer 0 too). */
         public double average(Sign sign) {
             return scores.get(sign.ordinal()).mean().getFloat();
         }
 
         /**
-         * ARENA 3.0's "Average over all heads": layers 1..n_layers-1 summed and divided by
-         * n_layers * n_heads (A3 skips layer 0 and averages a tensor whose last row stays zero).
+         * ARENA 3.0's "Average over all heads", {@code copying_results[i].mean()}: layers
+         * 1..n_layers-1 summed and divided by n_layers * n_heads (ARENA 3.0 skips layer 0 and
+         * averages a tensor whose last row stays zero).
          */
         public double averageArena(Sign sign) {
             int[] s = shape();
@@ -190,7 +196,7 @@ public final class CopyingScores {
         }
     }
 
-    /** ARENA's {@code get_copying_scores} with its defaults (every layer, see the class comment). */
+    /** ARENA 3.0's {@code get_copying_scores} with its defaults (bare names, k = 5; see the class comment). */
     public static Result compute(HookedTransformer model) {
         return compute(model, Options.defaults());
     }
@@ -250,6 +256,11 @@ public final class CopyingScores {
             long[] ids = model.tokenizer().encode(leadingSpace ? " " + name : name, false);
             if (ids.length == 0) {
                 throw new IllegalArgumentException("name " + i + " '" + name + "' has no tokens");
+            }
+            if (!leadingSpace && ids.length != 1) {
+                throw new IllegalArgumentException("name " + i + " '" + name + "' is " + ids.length
+                        + " tokens without a leading space; ARENA's get_copying_scores compares one token per name "
+                        + "(use one-token names, or Options.leadingSpace(true) to score the first token of ' " + name + "')");
             }
             out[i] = ids[0];
         }

@@ -37,16 +37,22 @@ import java.util.Map;
  *   <li>{@code hook_fn_mask_z}: on every {@code hook_z}, {@code where(mask, z, means[layer])}.</li>
  * </ul>
  * Two uses: keep a {@link Circuit} (every other head, and the circuit's heads at every other
- * position, ablated; the paper's F(C)) and knock out a head set K (only K ablated, at every
- * position; F(M \ K)). Each as scoped hooks ({@link #hooks}, try-with-resources) or as the mean
+ * position, ablated; the paper's F(C)) and knock out a head set K (only K ablated: at every
+ * position, {@link #knockOut(Collection)}, or at the circuit's positions, the paper's F(M \ K),
+ * {@link #knockOutNodes}). Each as scoped hooks ({@link #hooks}, try-with-resources) or as the mean
  * logit difference ({@link #logitDiff}, {@link #logitDiffs}); the latter runs many masks in one
  * forward pass: the batch is repeated along the batch axis, one copy per mask.
  *
  * <p><b>Kept positions.</b> {@link Keep#PER_PROMPT} keeps, for a class kept at {@code "end"}, each
- * prompt's own {@code end} (ARENA 3.0 solutions: {@code mask[range(batch), word_idx[pos], head]}).
- * {@link Keep#UNION} is what the {@code ioi_circuit_extraction.py} ARENA ships (and the ARENA 2.0
- * solutions) do: {@code mask[:, word_idx[pos], head]} keeps, in every prompt, the positions of all
- * prompts, so slightly more nodes stay and F(C) differs a little (tested: both match TL).
+ * prompt's own {@code end}: ARENA 3.0's {@code get_heads_and_posns_to_keep} (its solutions and
+ * exercise page: {@code mask[range(batch_size), indices, head_idx] = 1}) and the paper's own code
+ * (Easy-Transformer's {@code do_circuit_extraction}: {@code get_heads_circuit} gives each prompt its
+ * own {@code word_idx} and every other position of {@code hook_result} is replaced by the template
+ * mean, prompt by prompt; a mean of {@code hook_result} is the mean of {@code hook_z} times W_O, so
+ * ablating z is the same). {@link Keep#UNION} is ARENA 2.0's solutions and the
+ * {@code ioi_circuit_extraction.py} both ARENA versions ship: {@code mask[:, indices, head_idx] = 1}
+ * keeps, in every prompt, the positions of all prompts, so slightly more nodes stay and F(C)
+ * differs a little (tested: both match TL).
  *
  * <p>The means dataset must have the batch's shape (one ABC prompt per clean prompt, same length:
  * the ABC flip keeps every position). Positions are the batch's (with or without BOS); ARENA's
@@ -58,9 +64,9 @@ public final class MeanAblation implements AutoCloseable {
 
     /** Which positions a circuit's class keeps: see the class comment. */
     public enum Keep {
-        /** Each prompt keeps its own {@code word_idx[pos]} (ARENA 3.0 solutions). */
+        /** Each prompt keeps its own {@code word_idx[pos]} (ARENA 3.0's solutions; the paper's code). */
         PER_PROMPT,
-        /** Every prompt keeps every prompt's {@code word_idx[pos]} (ARENA's provided file). */
+        /** Every prompt keeps every prompt's {@code word_idx[pos]} (ARENA 2.0; ARENA's shipped ioi_circuit_extraction.py). */
         UNION
     }
 
@@ -330,6 +336,25 @@ public final class MeanAblation implements AutoCloseable {
             }
         }
         return new KeepMask("M \\ " + Minimality.label(new java.util.LinkedHashSet<>(k)), keep, nBatch, pos, cfg.nHeads());
+    }
+
+    /**
+     * Knock out the nodes of K: each head of K ablated only at its circuit class's position, per
+     * prompt, every other head and position kept. The paper's M \ K (Easy-Transformer's
+     * {@code completeness.py}: {@code do_circuit_extraction(heads_to_remove=get_heads_from_nodes(K))},
+     * the nodes being (head, {@code RELEVANT_TOKENS[head]})).
+     */
+    public KeepMask knockOutNodes(Circuit circuit, Collection<Head> k) {
+        circuit.checkIn(cfg);
+        boolean[][] keep = allKept();
+        for (Head h : k) {
+            long[] at = batch.wordIdx(circuit.positionOf(h));
+            for (int b = 0; b < nBatch; b++) {
+                keep[h.layer()][index(b, (int) at[b], h.head())] = false;
+            }
+        }
+        return new KeepMask("M \\ " + Minimality.label(new java.util.LinkedHashSet<>(k)) + " (nodes)", keep, nBatch, pos,
+                cfg.nHeads());
     }
 
     /** Knock out K at one word position of each prompt only ({@code "end"}: ARENA's 9.9 ablation). */

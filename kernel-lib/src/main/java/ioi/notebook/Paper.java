@@ -20,7 +20,7 @@ import tech.tablesaw.api.Table;
  * dataset ({@code ioi.data}), the experiments ({@code ioi.experiments}) and the display layer:
  * {@link IOIDataset} to {@link IoiBatch}, results as Tablesaw tables.
  *
- * <p>Sources (see /work/shared/reference/IOI.md):
+ * <p>Sources:
  * <ul>
  *   <li>§1.1, the paper §2 "Task description" (Wang et al., ICLR 2023 camera-ready): "Over 100,000
  *       dataset examples, GPT-2 small has mean logit difference of 3.56 (IO predicted over S 99.3% of
@@ -28,7 +28,8 @@ import tech.tablesaw.api.Table;
  *   <li>§4, ARENA 3.0's expected outputs ({@code 21_[1.4.1]_Indirect_Object_Identification.md}) for
  *       {@code IOIDataset(prompt_type="mixed", N=25, prepend_bos=False, seed=1)} and its flip
  *       {@code "ABB->XYZ, BAB->XYZ"}: "Average logit diff (IOI dataset): 2.8052", "Average logit diff
- *       (ABC dataset): -0.7699".</li>
+ *       (ABC dataset): -0.7699", and the first rows of its table "Sentences from IOI vs ABC
+ *       distribution".</li>
  * </ul>
  */
 public final class Paper {
@@ -43,6 +44,13 @@ public final class Paper {
     public static final double ARENA_LOGIT_DIFF = 2.8052;
     /** ARENA 3.0: "Average logit diff (ABC dataset): -0.7699", against the IOI answers (IOI.md §4). */
     public static final double ARENA_ABC_LOGIT_DIFF = -0.7699;
+
+    /**
+     * ARENA 3.0's table "Sentences from IOI vs ABC distribution", its first five rows as printed:
+     * the IOI logit difference and the ABC logit difference (against the IOI answers) of prompts 0-4.
+     */
+    public static final double[][] ARENA_FIRST_ROWS = {
+        {2.4403, -2.4177}, {6.5408, 6.1583}, {3.3345, -1.7351}, {1.1972, -4.2358}, {3.0530, 0.1968}};
 
     /** ARENA's exercise dataset (IOI.md §4): prompt type, N, seed, the ABC flip. */
     public static final String ARENA_PROMPT_TYPE = "mixed";
@@ -116,6 +124,24 @@ public final class Paper {
         return t;
     }
 
+    /**
+     * ARENA's table "Sentences from IOI vs ABC distribution", one row per prompt: "IOI prompt",
+     * "IOI logit diff", "ABC prompt", "ABC logit diff" (the full sentences, as ARENA's
+     * {@code make_table} prints {@code ioi_dataset.sentences} and {@code abc_dataset.sentences}; the
+     * ABC logit difference is against the IOI answers).
+     */
+    public static Table ioiVsAbc(Metrics.Performance perf, IOIDataset clean, IOIDataset abc) {
+        Table all = perf.table();
+        if (all.rowCount() != clean.n() || clean.n() != abc.n()) {
+            throw new IllegalArgumentException("expected one performance row per prompt of both datasets but got "
+                    + all.rowCount() + " rows for " + clean.n() + " IOI and " + abc.n() + " ABC prompts");
+        }
+        return Table.create("Sentences from IOI vs ABC distribution",
+                StringColumn.create("IOI prompt", clean.sentences()), all.doubleColumn("logit_diff").copy().setName("IOI logit diff"),
+                StringColumn.create("ABC prompt", abc.sentences()),
+                all.doubleColumn("abc_logit_diff").copy().setName("ABC logit diff"));
+    }
+
     /** Per prompt: index, prompt, IO, S, logit_diff, io_prob (of a {@link Metrics.Performance}). */
     public static Table logitDiffs(Metrics.Performance perf, IOIDataset clean) {
         Table all = perf.table();
@@ -162,8 +188,16 @@ public final class Paper {
      */
     public static Table referenceVsRun(Metrics.Performance perf) {
         double[] ld = perf.table().doubleColumn("logit_diff").asDoubleArray();
-        return referenceVsRun(perf.meanLogitDiff(), perf.meanAbcLogitDiff(), fractionIoOverS(ld),
+        double[] abcLd = perf.table().doubleColumn("abc_logit_diff").asDoubleArray();
+        Table t = referenceVsRun(perf.meanLogitDiff(), perf.meanAbcLogitDiff(), fractionIoOverS(ld),
                 perf.meanIoProbability());
+        for (int i = 0; i < Math.min(ARENA_FIRST_ROWS.length, ld.length); i++) {
+            t.stringColumn("quantity").append("logit diff of prompt " + i + " (IOI / ABC)");
+            t.stringColumn("paper").append("");
+            t.stringColumn("ARENA").append(number(ARENA_FIRST_ROWS[i][0], 4) + " / " + number(ARENA_FIRST_ROWS[i][1], 4));
+            t.stringColumn("this run").append(number(ld[i], 4) + " / " + number(abcLd[i], 4));
+        }
+        return t;
     }
 
     static Table referenceVsRun(double logitDiff, double abcLogitDiff, double ioOverS, double ioProb) {

@@ -104,6 +104,15 @@ class PyRandomTest {
         List<Integer> x = IntStream.range(0, 14).boxed().collect(Collectors.toCollection(ArrayList::new));
         r.shuffle(x);
         assertEquals(List.of(10, 7, 8, 2, 5, 9, 3, 13, 11, 12, 6, 1, 4, 0), x);
+
+        // random.sample(list(range(n)), k): the pool branch (n <= setsize) and the set branch
+        List<Integer> r26 = IntStream.range(0, 26).boxed().toList();
+        assertEquals(List.of(1, 8, 2, 13, 24, 3, 25, 12, 17, 10), new PyRandom(123).sample(r26, 10), "seed 123, 26 choose 10");
+        assertEquals(List.of(10, 4, 12, 20, 1), new PyRandom(7).sample(r26, 5), "seed 7, 26 choose 5 (set branch)");
+        assertEquals(List.of(5, 2, 6, 0, 1), new PyRandom(7).sample(IntStream.range(0, 13).boxed().toList(), 5),
+                "seed 7, 13 choose 5 (pool branch)");
+        assertEquals(List.of(51, 48, 25, 76, 22, 29, 31, 17, 11, 32, 49, 67, 87, 68, 91, 79, 62, 97, 53, 78, 75, 27, 47, 89, 80, 19, 59, 95, 43, 10), new PyRandom(99).sample(IntStream.range(0, 100).boxed().toList(), 30),
+                "seed 99, 100 choose 30 (set branch, k > 5)");
     }
 
     @Test
@@ -112,5 +121,6 @@ class PyRandomTest {
         assertThrows(IllegalArgumentException.class, () -> r.getrandbits(-1));
         assertThrows(IllegalArgumentException.class, () -> r.choice(List.of()));
         assertThrows(IllegalArgumentException.class, () -> r.randrange(3, 3));
+        assertThrows(IllegalArgumentException.class, () -> r.sample(List.of(1, 2), 3));
     }
 }

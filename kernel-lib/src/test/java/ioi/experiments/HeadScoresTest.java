@@ -2,6 +2,7 @@ package ioi.experiments;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -75,51 +76,44 @@ class HeadScoresTest {
 
     // ------------------------------------------------------------------ copy scores
 
+    /** The default is ARENA's: bare names ({@code to_tokens(NAMES, prepend_bos=False)}), all 109. */
     @Test
-    void copyScoresMatchTransformerLens() {
+    void copyScoresMatchArenasGetCopyingScores() {
         assertEquals(IOIWords.NAMES, Arrays.asList(new Gson().fromJson(g.metadata().get("names"), String[].class)),
                 "the golden embeds ARENA's names");
-        Compare cmp = new Compare("Copy scores vs TL get_copying_scores");
+        Compare cmp = new Compare("Copy scores vs TL get_copying_scores (bare names)");
         CopyingScores.Options options = CopyingScores.Options.defaults()
                 .maxLogitElements(17_000_000); // several chunks: 17e6 / (109 * 50257) = 3 heads each
+        assertFalse(options.leadingSpace(), "ARENA's get_copying_scores embeds the bare names");
         try (CopyingScores.Result r = CopyingScores.compute(model, options)) {
-            assertArrayEquals(IoiGoldens.longs(g.load("copying/space/name_tokens", m)), r.targetTokens(), "tokens");
+            assertArrayEquals(IoiGoldens.longs(g.load("copying/nospace/name_tokens", m)), r.targetTokens(),
+                    "bare-name tokens, as ARENA's model.to_tokens(NAMES, prepend_bos=False)");
             try (NDManager tmp = NDManager.newBaseManager()) {
                 NDArray resid = CopyingScores.extendedEmbeddings(model, r.targetTokens(), tmp);
-                cmp.close("W_E + MLP0(ln2(W_E)) [109, 24]", resid, g.load("copying/space/resid", m), 1e-5, 0);
+                cmp.close("W_E + MLP0(ln2(W_E)) [109, 24]", resid, g.load("copying/nospace/resid", m), 1e-5, 0);
             }
+            checkCopying(cmp, "copying/nospace", r);
+        }
+        cmp.check();
+    }
+
+    /** The option: the first token of {@code " " + name}, the token the prompts contain. */
+    @Test
+    void spacedNameTokensMatchTransformerLens() {
+        Compare cmp = new Compare("Copy scores vs TL, names with a leading space");
+        try (CopyingScores.Result r = CopyingScores.compute(model, CopyingScores.Options.defaults().leadingSpace(true))) {
+            assertArrayEquals(IoiGoldens.longs(g.load("copying/space/name_tokens", m)), r.targetTokens(), "tokens");
             checkCopying(cmp, "copying/space", r);
         }
         cmp.check();
     }
 
-    /**
-     * ARENA's bare-name tokens. A name's rank does not depend on the other names, so the first 12
-     * names are enough to compare with the golden's (and keep the test short).
-     */
     @Test
-    void bareNameTokensMatchArenaToTokens() {
-        int n = 12;
-        long[] tokens = IoiGoldens.longs(g.load("copying/nospace/name_tokens", m));
-        float[] expected = floats("copying/nospace/rank");
-        float[] near = floats("copying/nospace/near");
-        int all = IOIWords.NAMES.size();
-        try (CopyingScores.Result r = CopyingScores.compute(model,
-                CopyingScores.Options.defaults().leadingSpace(false).names(IOIWords.NAMES.subList(0, n)))) {
-            assertArrayEquals(Arrays.copyOf(tokens, n), r.targetTokens(), "bare-name tokens");
-            long[] ranks = r.ranks().toLongArray(); // [2, 12, 12, n]
-            int differing = 0;
-            for (int row = 0; row < 2 * 144; row++) {
-                for (int j = 0; j < n; j++) {
-                    double d = Math.abs(ranks[row * n + j] - expected[row * all + j]);
-                    differing += d > 0 ? 1 : 0;
-                    assertTrue(d <= near[row * all + j], "row " + row + " name " + j + ": rank " + ranks[row * n + j]
-                            + " vs TL " + expected[row * all + j] + " (" + near[row * all + j] + " near-ties)");
-                }
-            }
-            System.out.println("copying/nospace: " + differing + " of " + ranks.length + " ranks differ from TL, "
-                    + "all within their near-tie counts");
-        }
+    void multiTokenBareNameIsRefused() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> CopyingScores.compute(model, CopyingScores.Options.defaults().names(List.of("Mary", "Xylophonist"))));
+        assertTrue(e.getMessage().contains("name 1 'Xylophonist' is") && e.getMessage().contains("leadingSpace(true)"),
+                e.getMessage());
     }
 
     @Test

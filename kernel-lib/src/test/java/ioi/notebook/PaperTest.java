@@ -33,6 +33,28 @@ class PaperTest {
                 .prependBos(bos).build();
     }
 
+    /** The first sentences of ARENA's printed table "Sentences from IOI vs ABC distribution". */
+    @Test
+    void datasetsAreTheOnesArenaPrints() {
+        IOIDataset ds = arena(false);
+        IOIDataset abc = ds.genFlippedPrompts(Paper.ABC_FLIP);
+        List<String> ioi = List.of(
+                "When Victoria and Jane got a snack at the store, Jane decided to give it to Victoria",
+                "When Sullivan and Rose got a necklace at the garden, Sullivan decided to give it to Rose",
+                "When Alan and Alex got a drink at the store, Alex decided to give it to Alan",
+                "Then, Jessica and Crystal had a long argument, and afterwards Jessica said to Crystal",
+                "Then, Jonathan and Kevin were working at the school. Kevin decided to give a necklace to Jonathan");
+        List<String> abcs = List.of(
+                "When Alan and Sullivan got a snack at the store, Adam decided to give it to Victoria",
+                "When Marcus and Max got a necklace at the garden, Jeremy decided to give it to Rose",
+                "When Jay and Jason got a drink at the store, Jacob decided to give it to Alan",
+                "Then, Joshua and Jack had a long argument, and afterwards Grant said to Crystal",
+                "Then, Alice and Mark were working at the school. Carter decided to give a necklace to Jonathan");
+        assertEquals(ioi, ds.sentences().subList(0, 5), "ARENA's IOI prompts 0-4");
+        assertEquals(abcs, abc.sentences().subList(0, 5), "ARENA's ABC prompts 0-4");
+        assertEquals(5, Paper.ARENA_FIRST_ROWS.length);
+    }
+
     @Test
     void batchCarriesTheDatasetsTokensPositionsAndAnswers() {
         for (boolean bos : new boolean[] {false, true}) {
@@ -107,6 +129,32 @@ class PaperTest {
             assertEquals(List.of(1.5, -2.0), data.get(0).get("y"));
             assertEquals(List.of(0.25, 0.0), data.get(1).get("y"));
             assertTrue(data.get(0).toString().contains("second prompt"), data.get(0).toString());
+        }
+    }
+
+    @Test
+    void arenasTableHasOneRowPerPromptAndTheReferenceItsFirstRows() {
+        IOIDataset ds = IOIDataset.builder(tok).promptType("mixed").n(2).seed(1).build();
+        IOIDataset abc = ds.genFlippedPrompts(Paper.ABC_FLIP);
+        long[][] t = {{1, 2, 3}, {4, 5, 6}};
+        long[] two = {1, 1};
+        IoiBatch b = new IoiBatch(t, t, two, two, two, two, two, two, List.of("first prompt", "second prompt"));
+        NDManager m = NDManager.newBaseManager();
+        try (var perf = new Metrics.Performance(b, m.create(new float[] {1.5f, -2f}), m.create(new float[] {0.25f, 0f}),
+                m.create(new float[] {0.5f, 0.1f}), m.create(new float[] {0.2f, 0.3f}), m)) {
+            Table table = Paper.ioiVsAbc(perf, ds, abc);
+            assertEquals(List.of("IOI prompt", "IOI logit diff", "ABC prompt", "ABC logit diff"), table.columnNames());
+            assertEquals(ds.sentences(), table.stringColumn("IOI prompt").asList());
+            assertEquals(abc.sentences(), table.stringColumn("ABC prompt").asList());
+            assertEquals(-2.0, table.doubleColumn("IOI logit diff").get(1), 1e-6);
+            assertEquals(0.25, table.doubleColumn("ABC logit diff").get(0), 1e-6);
+            Table ref = Paper.referenceVsRun(perf);
+            assertEquals(4 + 2, ref.rowCount(), "the means, then prompts 0 and 1 (the run has two)");
+            assertEquals("logit diff of prompt 1 (IOI / ABC)", ref.stringColumn("quantity").get(5));
+            assertEquals("6.5408 / 6.1583", ref.stringColumn("ARENA").get(5));
+            assertEquals("-2.0000 / 0.0000", ref.stringColumn("this run").get(5));
+            var e = assertThrows(IllegalArgumentException.class, () -> Paper.ioiVsAbc(perf, arena(false), arena(false)));
+            assertTrue(e.getMessage().contains("2 rows for 25 IOI"), e.getMessage());
         }
     }
 
