@@ -8,7 +8,7 @@ prompts are the same with the names swapped (tokens[[1, 0, 3, 2, ...]], ARENA's 
 metric is the normalised logit difference (0 = corrupted, 1 = clean) at the last position.
 Processing: TL's from_pretrained defaults on both sides (fold_ln, centring, value-bias folding).
 
-    /work/devenv/bin/python tools/bench/bench_tl_patching.py --model /tmp/gpt2-random --threads 2 \
+    python tools/bench/bench_tl_patching.py --model /tmp/gpt2-random --threads 2 \
         [--grids head_out_all_pos,resid_pre,head_out_by_pos] [--java] [--out-dir DIR]
 
 TL is timed here (grid function only; the clean cache is made beforehand, as TL's API takes it).
@@ -34,6 +34,7 @@ from pathlib import Path
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 ROOT = Path(__file__).resolve().parents[2]
+TOKENIZER = ROOT / "kernel-lib" / "src" / "main" / "resources" / "ioi" / "lens" / "gpt2-tokenizer" / "tokenizer.json"
 sys.path.insert(0, str(ROOT / "tools" / "goldens"))
 
 TEMPLATES = [
@@ -153,7 +154,7 @@ def run_java(args, out_dir: Path) -> tuple[dict, dict]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="/tmp/gpt2-random", help="HF GPT-2 dir with config.json, model.safetensors")
-    ap.add_argument("--tokenizer", default="/work/shared/gpt2-tokenizer/tokenizer.json")
+    ap.add_argument("--tokenizer", default=str(TOKENIZER), help="tokenizer.json (default: the one bundled in the library)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--grids", default="head_out_all_pos,resid_pre",
                     help="comma-separated, of: " + ", ".join(GRID_FUNCS))

@@ -3,7 +3,7 @@
 library (ioi.experiments.PathPatching / ActivationPatching, batched), on the same GPT-2-small-shaped
 checkpoint, IOI batch and threads.
 
-Batch: the first 25 prompts of ../shared/ioi-fixtures/mixed_N50_seed0.json with BOS (ARENA's N),
+Batch: the first 25 prompts of kernel-lib/src/test/resources/ioi-fixtures/mixed_N50_seed0.json with BOS (ARENA's N),
 their ABC versions ("ABB->XYZ, BAB->XYZ") as the corrupted/new prompts. Processing: TL's
 from_pretrained defaults on both sides. Tasks:
   path_final    path patching of all 144 sender heads to the final residual stream (Fig 3b), written
@@ -18,7 +18,7 @@ from_pretrained defaults on both sides. Tasks:
   act_resid_pre transformer_lens.patching.get_act_patch_resid_pre (the same set-up), by layer and
                 position
 
-    /work/devenv/bin/python tools/bench/bench_tl_path_patching.py --model /tmp/gpt2-random --threads 2 --java
+    python tools/bench/bench_tl_path_patching.py --model /tmp/gpt2-random --threads 2 --java
 
 TL is timed per task including its caches (clean and ABC runs). With --java the Java benchmark
 (ioi.experiments.PathPatchingBenchmark) runs next in its own JVM on the same batch (written to a
@@ -174,7 +174,8 @@ def main() -> int:
 
     from transformers import GPT2TokenizerFast
 
-    tok = GPT2TokenizerFast.from_pretrained(str(ROOT.parent / "shared" / "gpt2-tokenizer"))
+    tok = GPT2TokenizerFast.from_pretrained(str(ROOT / "kernel-lib" / "src" / "main" / "resources" / "ioi" / "lens"
+                                                 / "gpt2-tokenizer"))  # the library's bundled copy
     tok.pad_token = tok.eos_token
     d = build_batch(tok)
     batch_file = out_dir / "batch.json"

@@ -3,7 +3,7 @@
 # threads; prints tokens/s and peak RSS side by side. See docs/benchmarks.md.
 #   tools/bench/compare.sh [--model DIR] [--batch 8] [--pos 64] [--threads 2] [--runs 10] [--warmup 2] [--out-dir DIR]
 #   tools/bench/compare.sh --report-only --out-dir DIR    # only print the tables of DIR/tl.json and DIR/java.json
-# Env: TL_PYTHON (a python with transformer_lens; default /work/devenv/bin/python), IOI_JAVA_OPTS (JVM options),
+# Env: TL_PYTHON (a python with tools/goldens/requirements.txt installed; default python3), IOI_JAVA_OPTS (JVM options),
 #      IOI_JAR (benchmark this jar instead of building through ./ioi).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -17,8 +17,7 @@ while [[ $# -gt 0 ]]; do
   esac
   shift 2
 done
-PY="${TL_PYTHON:-/work/devenv/bin/python}"
-[[ -x "$PY" ]] || PY=python3
+PY="${TL_PYTHON:-python3}"
 OUT="${OUT:-$(mktemp -d /tmp/ioi-bench.XXXXXX)}"
 mkdir -p "$OUT"
 if [[ -z "$REPORT_ONLY" ]]; then

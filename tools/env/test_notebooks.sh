@@ -7,13 +7,12 @@
 #
 # Environment: IOI_TEST_CHECKPOINT (a dir with config.json + model.safetensors; default the tests'
 # 12-layer x 12-head random GPT-2 of the experiment goldens, kernel-lib/src/test/resources/ioi-gpt2,
-# so the paper's head indices exist), IOI_SHARED (default ../shared, for
-# gpt2-tokenizer/tokenizer.json), IOI_TEST_OUT (default target/notebook-tests/out).
+# so the paper's head indices exist), IOI_TEST_OUT (default target/notebook-tests/out). The checkpoint
+# gets GPT-2's tokenizer.json, the one bundled in the library (kernel-lib/src/main/resources/ioi/lens/).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-SHARED="${IOI_SHARED:-$ROOT/../shared}"
 CHECKPOINT="${IOI_TEST_CHECKPOINT:-$ROOT/kernel-lib/src/test/resources/ioi-gpt2}"
-TOKENIZER="$SHARED/gpt2-tokenizer/tokenizer.json"
+TOKENIZER="$ROOT/kernel-lib/src/main/resources/ioi/lens/gpt2-tokenizer/tokenizer.json"
 MODEL_DIR="$ROOT/target/notebook-tests/$(basename "$CHECKPOINT")"
 OUT="${IOI_TEST_OUT:-$ROOT/target/notebook-tests/out}"
 

@@ -52,7 +52,9 @@ GPT2_SMALL = dict(vocab_size=50257, n_positions=1024, n_ctx=1024, n_embd=768, n_
                   n_inner=None, activation_function="gelu_new", layer_norm_epsilon=1e-5,
                   bos_token_id=50256, eos_token_id=50256, tie_word_embeddings=True,
                   architectures=["GPT2LMHeadModel"])
-DEFAULT_TOKENIZER = "/work/shared/gpt2-tokenizer/tokenizer.json"
+# GPT-2's tokenizer.json as bundled in the library, found from this script's own location
+DEFAULT_TOKENIZER = str(Path(__file__).resolve().parents[2] / "kernel-lib" / "src" / "main" / "resources" / "ioi"
+                        / "lens" / "gpt2-tokenizer" / "tokenizer.json")
 
 
 def mib_from_status(field: str):

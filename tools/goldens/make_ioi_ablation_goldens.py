@@ -4,7 +4,7 @@ compares against.
 
 Developer-side tool (CI never runs it). From the repository root:
 
-    /work/devenv/bin/python tools/goldens/make_ioi_ablation_goldens.py
+    python tools/goldens/make_ioi_ablation_goldens.py
 
 Writes kernel-lib/src/test/resources/ioi-goldens/ablation.safetensors: an independent implementation
 with TransformerLens 2.18, on the committed ioi-gpt2 model loaded the way the paper's notebooks load

@@ -3,9 +3,10 @@
 patching) that the Java tests of package ioi.experiments compare against.
 
 Developer-side tool. CI never runs it: its outputs are committed under
-kernel-lib/src/test/resources/. Rerun from the repository root with
+kernel-lib/src/test/resources/. Rerun from the repository root, with a Python that has
+tools/goldens/requirements.txt installed (see tools/goldens/README.md):
 
-    /work/devenv/bin/python tools/goldens/make_ioi_goldens.py
+    python tools/goldens/make_ioi_goldens.py
 
 It writes
   1. kernel-lib/src/test/resources/ioi-gpt2/{config.json, model.safetensors}
@@ -14,7 +15,7 @@ It writes
      shape, so the paper's head indices (9.9, 10.0, 9.6, ...) exist.
   2. kernel-lib/src/test/resources/ioi-goldens/experiments.safetensors
      The IOI batch (clean and ABC tokens, word_idx, answer ids) built from a committed fixture of
-     ../shared/ioi-fixtures/, and TransformerLens reference values on the model loaded the way the
+     kernel-lib/src/test/resources/ioi-fixtures/, and TransformerLens reference values on the model loaded the way the
      paper's notebooks load GPT-2 (fold_ln, center_writing_weights, center_unembed,
      fold_value_biases, refactor_factored_attn_matrices):
        metrics       logit difference, IO probability, the normalised IOI metric and ioi_metric_2
@@ -50,7 +51,8 @@ from transformer_lens import patching  # noqa: E402
 
 REPO = mg.REPO
 RES = mg.RES
-SHARED = REPO.parent / "shared"
+TOKENIZER_DIR = REPO / "kernel-lib" / "src" / "main" / "resources" / "ioi" / "lens" / "gpt2-tokenizer"  # the library's
+FIXTURES = RES / "ioi-fixtures"  # the reference ioi_dataset.py's datasets (README.md there)
 MODEL_DIR = RES / "ioi-gpt2"
 GOLDEN_PATH = RES / "ioi-goldens" / "experiments.safetensors"
 
@@ -93,8 +95,8 @@ def load_committed_model():
 
 
 def load_tokenizer():
-    """GPT-2's tokenizer from ../shared, padding with EOS on the right as ioi_dataset.py does."""
-    tok = GPT2TokenizerFast.from_pretrained(str(SHARED / "gpt2-tokenizer"))
+    """GPT-2's tokenizer bundled in the library, padding with EOS on the right as ioi_dataset.py does."""
+    tok = GPT2TokenizerFast.from_pretrained(str(TOKENIZER_DIR))
     tok.pad_token = tok.eos_token
     return tok
 
@@ -145,7 +147,7 @@ def tokenize(texts: list[str], tok) -> torch.Tensor:
 
 
 def build_data(tok) -> dict:
-    fixture = json.loads((SHARED / "ioi-fixtures" / FIXTURE).read_text())
+    fixture = json.loads((FIXTURES / FIXTURE).read_text())
     clean = fixture["prompts"][:N_PROMPTS]
     abc = fixture["flips"][FLIP]["prompts"][:N_PROMPTS]
     tokens = tokenize([p["text"] for p in clean], tok)
@@ -226,7 +228,7 @@ def main() -> int:
     n_layers, n_heads = model.cfg.n_layers, model.cfg.n_heads
 
     # ---- 2. data -------------------------------------------------------------------------------
-    tok = GPT2TokenizerFast.from_pretrained(str(SHARED / "gpt2-tokenizer"))
+    tok = GPT2TokenizerFast.from_pretrained(str(TOKENIZER_DIR))
     tok.pad_token = tok.eos_token  # as ioi_dataset.py does; right padding (GPT-2's default)
     assert tok.bos_token_id == tok.pad_token_id == BOS and tok.padding_side == "right"
     d = build_data(tok)

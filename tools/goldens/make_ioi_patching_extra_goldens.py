@@ -4,7 +4,7 @@ position, the attention pattern by destination position and by destination and s
 
 Developer-side tool; CI never runs it. Rerun from the repository root with
 
-    /work/devenv/bin/python tools/goldens/make_ioi_patching_extra_goldens.py
+    python tools/goldens/make_ioi_patching_extra_goldens.py
 
 Same model (the committed ioi-gpt2, TL defaults + refactoring), batch (16 IOI prompts, ABC
 corrupted) and metric (normalised logit difference) as make_ioi_goldens.py. These grids have

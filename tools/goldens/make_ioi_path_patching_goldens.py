@@ -3,13 +3,13 @@
 
 Developer-side tool; CI never runs it. Rerun from the repository root with
 
-    /work/devenv/bin/python tools/goldens/make_ioi_path_patching_goldens.py
+    python tools/goldens/make_ioi_path_patching_goldens.py
 
 It loads the committed 12x12 random GPT-2 (kernel-lib/src/test/resources/ioi-gpt2, written by
 make_ioi_goldens.py) the way the paper's notebooks load GPT-2 (TL defaults + refactoring), builds
 the same 16-prompt IOI batch and its ABC version (make_ioi_goldens.build_data), and computes path
 patching with TransformerLens hooks, one forward pass per sender, literally as the two reference
-implementations describe it (../shared/reference/IOI.md §5):
+implementations describe it (docs/path-patching.md):
 
   ARENA (§5.2): every head's z frozen to its clean (IOI) value, the sender head's z taken from the
      ABC run at every position; receivers = the final residual stream (logits recomputed from the

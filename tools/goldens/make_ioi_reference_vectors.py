@@ -7,7 +7,8 @@ dropping unused plotting/progress imports from the paper's file:
   - Easy-Transformer `easy_transformer/ioi_dataset.py` (redwoodresearch/Easy-Transformer @ ea15315d)
     importable as `et` (only its module function `gen_flipped_prompts` and `flip_prefixes` are used).
 Run with numpy 1.26, torch, transformers and CPython 3.11:
-  PYTHONPATH=DIR_WITH_a3_AND_et python tools/goldens/make_ioi_reference_vectors.py ../shared/gpt2-tokenizer \
+  PYTHONPATH=DIR_WITH_a3_AND_et python tools/goldens/make_ioi_reference_vectors.py \
+      kernel-lib/src/main/resources/ioi/lens/gpt2-tokenizer \
       > kernel-lib/src/test/resources/ioi/data/reference_vectors.json
 
 Paper (tuple) flips are seeded the way ioi.data.PaperFlip documents: random and np.random are both seeded

@@ -4,7 +4,7 @@ direction, name attention) that ioi.experiments.HeadScoresTest compares against.
 
 Developer-side tool; CI never runs it. Rerun from the repository root with
 
-    /work/devenv/bin/python tools/goldens/make_ioi_scores_goldens.py
+    python tools/goldens/make_ioi_scores_goldens.py
 
 It reads the committed ioi-gpt2 checkpoint (it does NOT rewrite it), loads it in TransformerLens
 with the paper notebooks' processing ("refactored": fold_ln, center_writing_weights,
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -59,12 +58,9 @@ WRITING_HEADS = [(9, 9), (11, 10), (10, 7)]  # ARENA plots 9.9 and 11.10
 
 
 def arena_names() -> list[str]:
-    """ARENA's NAMES (109), read from the reference text IOI.md §3.2 (not from the Java sources)."""
-    text = (mig.SHARED / "reference" / "IOI.md").read_text()
-    start = text.index("`NAMES` in **[A2]/[A3]/[PP]**")
-    block = text[text.index("NAMES = [", start):]
-    block = block[:block.index("]")]
-    names = re.findall(r"'([^']+)'", block)
+    """ARENA's NAMES (109), from arena_names.json beside this script (copied from the reference
+    ioi_dataset.py, not from the Java sources)."""
+    names = json.loads((Path(__file__).resolve().parent / "arena_names.json").read_text())["names"]
     assert len(names) == 109, len(names)
     return names
 

@@ -5,11 +5,11 @@ advex.py) that ioi.experiments.SignalAndAdversarialTest compares against.
 
 Developer-side tool. CI never runs it: its output is committed. Rerun from the repository root with
 
-    /work/devenv/bin/python tools/goldens/make_ioi_signals_goldens.py
+    python tools/goldens/make_ioi_signals_goldens.py
 
 It reads the committed 12x12 random GPT-2 (kernel-lib/src/test/resources/ioi-gpt2, written by
 make_ioi_goldens.py; not rewritten here), loads it with the paper notebooks' flags ("refactored"),
-takes the first 16 prompts of ../shared/ioi-fixtures/mixed_N50_seed0.json with BOS (make_ioi_goldens
+takes the first 16 prompts of kernel-lib/src/test/resources/ioi-fixtures/mixed_N50_seed0.json with BOS (make_ioi_goldens
 build_data) and writes kernel-lib/src/test/resources/ioi-goldens/signals.safetensors:
 
   signals    For each of the six signal datasets (the clean prompts and ARENA's five flips, whose
@@ -179,7 +179,7 @@ def main() -> int:
     model, flags = mig.load_committed_model()
     tok = mig.load_tokenizer()
     d = mig.build_data(tok)
-    fixture = json.loads((mig.SHARED / "ioi-fixtures" / mig.FIXTURE).read_text())
+    fixture = json.loads((mig.FIXTURES / mig.FIXTURE).read_text())
     n = d["tokens"].shape[0]
     t = {"tokens": d["tokens"], "word_idx/end": d["end"], "word_idx/S2": d["S2"],
          "io_token_ids": d["io"], "s_token_ids": d["s"]}

@@ -5,11 +5,7 @@ import ioi.data.IOIDataset;
 import ioi.data.IOIPrompt;
 import ioi.data.IOIWords;
 import ioi.lens.GPT2Tokenizer;
-import ioi.lens.hub.ModelResolver;
-import java.net.URISyntaxException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -66,7 +62,7 @@ final class DatasetCommand implements Callable<Integer> {
     List<String> flips = new ArrayList<>();
 
     @Option(names = "--tokenizer", description = "tokenizer.json or a directory holding one (default: "
-            + "../shared/gpt2-tokenizer next to the project if present, else GPT-2's from the Hugging Face cache)")
+            + "GPT-2's tokenizer, bundled in the library)")
     Path tokenizer;
 
     @Override
@@ -76,7 +72,7 @@ final class DatasetCommand implements Callable<Integer> {
             case "paper" -> IOIWords.PAPER_NAMES;
             default -> throw new IllegalArgumentException("--names must be arena or paper but is '" + names + "'");
         };
-        try (GPT2Tokenizer tok = GPT2Tokenizer.load(resolveTokenizer())) {
+        try (GPT2Tokenizer tok = openTokenizer()) {
             IOIDataset.Builder b = IOIDataset.builder(tok).promptType(promptType).n(n).seed(seed)
                     .symmetric(symmetric).prependBos(prependBos).names(nameList);
             if (nbTemplates != null) {
@@ -133,42 +129,8 @@ final class DatasetCommand implements Callable<Integer> {
         return new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().create().toJson(out);
     }
 
-    /** {@code --tokenizer}, else {@code ../shared/gpt2-tokenizer} of the project, else GPT-2's from the HF cache. */
-    Path resolveTokenizer() {
-        if (tokenizer != null) {
-            return tokenizer;
-        }
-        List<Path> candidates = new ArrayList<>();
-        String shared = System.getProperty("ioi.shared");
-        if (shared != null) {
-            candidates.add(Paths.get(shared));
-        }
-        Path root = projectRoot();
-        if (root != null && root.getParent() != null) {
-            candidates.add(root.getParent().resolve("shared"));
-        }
-        candidates.add(Paths.get("..", "shared"));
-        for (Path c : candidates) {
-            Path file = c.resolve("gpt2-tokenizer").resolve("tokenizer.json");
-            if (Files.isRegularFile(file)) {
-                return file;
-            }
-        }
-        return ModelResolver.resolve("gpt2", List.of("tokenizer.json")).resolve("tokenizer.json");
-    }
-
-    /** The directory holding the {@code ioi} launcher and {@code pom.xml} above this class's jar or classes. */
-    private static Path projectRoot() {
-        try {
-            Path p = Paths.get(DatasetCommand.class.getProtectionDomain().getCodeSource().getLocation().toURI());
-            for (Path a = p.toAbsolutePath(); a != null; a = a.getParent()) {
-                if (Files.isRegularFile(a.resolve("ioi")) && Files.isRegularFile(a.resolve("pom.xml"))) {
-                    return a;
-                }
-            }
-        } catch (URISyntaxException | RuntimeException e) {
-            // no code source: fall through
-        }
-        return null;
+    /** {@code --tokenizer} if given, else GPT-2's tokenizer bundled in the library. */
+    GPT2Tokenizer openTokenizer() {
+        return tokenizer != null ? GPT2Tokenizer.load(tokenizer) : GPT2Tokenizer.bundled();
     }
 }

@@ -2,8 +2,11 @@ package ioi.lens;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -13,6 +16,10 @@ import java.util.Map;
  * {@code tokenizer.json} (no network), with TransformerLens's conventions: BOS = EOS = PAD =
  * {@code <|endoftext|>}, BOS prepended by default, right padding by default, decoding without
  * clean-up of spaces.
+ *
+ * <p>GPT-2's own {@code tokenizer.json} is bundled in the library ({@link #bundled()},
+ * {@link #bundledFile()}; provenance and licence in {@code ioi/lens/gpt2-tokenizer/README.md}), for
+ * what needs GPT-2's tokens without a checkpoint: {@code ./ioi dataset}, tests, test checkpoints.
  */
 public final class GPT2Tokenizer implements AutoCloseable {
 
@@ -44,6 +51,14 @@ public final class GPT2Tokenizer implements AutoCloseable {
 
     public static final String END_OF_TEXT = "<|endoftext|>";
 
+    /** Classpath resource of the bundled GPT-2 {@code tokenizer.json}. */
+    public static final String BUNDLED_RESOURCE = "/ioi/lens/gpt2-tokenizer/tokenizer.json";
+
+    private static final Map<String, String> OPTIONS =
+            Map.of("addSpecialTokens", "false", "padding", "false", "truncation", "false");
+
+    private static Path bundledFile; // extracted on first use, deleted on exit
+
     private final HuggingFaceTokenizer tokenizer;
     private final long bosTokenId;
 
@@ -66,12 +81,52 @@ public final class GPT2Tokenizer implements AutoCloseable {
                     + ": expected a Hugging Face tokenizer.json (GPT-2's is in openai-community/gpt2)");
         }
         try {
-            return new GPT2Tokenizer(HuggingFaceTokenizer.newInstance(file,
-                    Map.of("addSpecialTokens", "false", "padding", "false", "truncation", "false")));
+            return new GPT2Tokenizer(HuggingFaceTokenizer.newInstance(file, OPTIONS));
         } catch (IOException | RuntimeException e) {
             throw new CheckpointException(file + ": not a readable Hugging Face tokenizer.json: "
                     + e.getMessage(), e);
         }
+    }
+
+    /** GPT-2's tokenizer as bundled in the library (the classpath resource {@value #BUNDLED_RESOURCE}). */
+    public static GPT2Tokenizer bundled() {
+        try (InputStream in = openBundled()) {
+            return new GPT2Tokenizer(HuggingFaceTokenizer.newInstance(in, OPTIONS));
+        } catch (IOException e) {
+            throw new UncheckedIOException("reading the bundled GPT-2 tokenizer " + BUNDLED_RESOURCE, e);
+        }
+    }
+
+    /**
+     * The bundled {@code tokenizer.json} as a file, for what needs a path (a checkpoint directory
+     * with {@code tokenizer.json}, a Python tool): extracted on the first call into a temporary
+     * directory of its own, where it is the only file, and deleted when the JVM exits.
+     */
+    public static synchronized Path bundledFile() {
+        if (bundledFile == null || !Files.isRegularFile(bundledFile)) {
+            try (InputStream in = openBundled()) {
+                Path dir = Files.createTempDirectory("gpt2-tokenizer");
+                Path file = dir.resolve("tokenizer.json");
+                dir.toFile().deleteOnExit(); // registered first, deleted last (after its file)
+                Files.copy(in, file, StandardCopyOption.REPLACE_EXISTING);
+                file.toFile().deleteOnExit();
+                bundledFile = file;
+            } catch (IOException e) {
+                throw new UncheckedIOException("extracting the bundled GPT-2 tokenizer " + BUNDLED_RESOURCE
+                        + " to a temporary file", e);
+            }
+        }
+        return bundledFile;
+    }
+
+    private static InputStream openBundled() {
+        InputStream in = GPT2Tokenizer.class.getResourceAsStream(BUNDLED_RESOURCE);
+        if (in == null) {
+            throw new IllegalStateException("GPT-2's tokenizer is missing from the library: no classpath resource "
+                    + BUNDLED_RESOURCE + " (it is kernel-lib/src/main/resources" + BUNDLED_RESOURCE
+                    + " in the sources; rebuild the jar with its resources)");
+        }
+        return in;
     }
 
     /** {@code <|endoftext|>}'s id: GPT-2's BOS, EOS and PAD (50256). */

@@ -14,7 +14,7 @@ import tech.tablesaw.api.Table;
 
 /**
  * The paper's and ARENA's reference numbers for the circuit evaluation (notebook 06), from
- * /work/shared/reference/IOI.md §1.2-1.4 and §1.8, and the "reference vs this run" tables.
+ * the paper and ARENA's exercise (see docs/circuit-evaluation.md), and the "reference vs this run" tables.
  * Numbers marked DERIVED are computed from the sources' own numbers, not stated by them.
  */
 public final class CircuitReference {

@@ -20,7 +20,7 @@ import tech.tablesaw.api.Table;
  * dataset ({@code ioi.data}), the experiments ({@code ioi.experiments}) and the display layer:
  * {@link IOIDataset} to {@link IoiBatch}, results as Tablesaw tables.
  *
- * <p>Sources:
+ * <p>Sources (the paper and ARENA's exercise; see docs/experiments.md):
  * <ul>
  *   <li>§1.1, the paper §2 "Task description" (Wang et al., ICLR 2023 camera-ready): "Over 100,000
  *       dataset examples, GPT-2 small has mean logit difference of 3.56 (IO predicted over S 99.3% of

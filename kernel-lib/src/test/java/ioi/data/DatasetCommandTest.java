@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import ioi.cli.Main;
-import ioi.lens.TestModels;
+import ioi.lens.GPT2Tokenizer;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -20,9 +20,10 @@ class DatasetCommandTest {
 
     @Test
     void printsTheFixture() {
-        JsonObject fixture = IOITestData.readJson(TestModels.shared().resolve("ioi-fixtures/mixed_N8_seed123.json"));
+        JsonObject fixture = IOITestData.readJson(IOITestData.fixture("mixed_N8_seed123.json"));
 
-        JsonObject out = run("dataset", "--prompt-type", "mixed", "--n", "8", "--seed", "123", "--tokenizer", tokenizer());
+        // no --tokenizer: the one bundled in the library
+        JsonObject out = run("dataset", "--prompt-type", "mixed", "--n", "8", "--seed", "123");
         assertEquals("mixed", out.get("prompt_type").getAsString());
         assertEquals(8, out.get("N").getAsInt());
         assertEquals(123, out.get("seed").getAsLong());
@@ -68,8 +69,9 @@ class DatasetCommandTest {
         assertTrue(msg.contains("malformed flip 'ABB->XYZ'"), msg);
     }
 
+    /** A directory holding tokenizer.json, as {@code --tokenizer} takes it. */
     private static String tokenizer() {
-        return TestModels.shared().resolve("gpt2-tokenizer").toString();
+        return GPT2Tokenizer.bundledFile().getParent().toString();
     }
 
     private static JsonObject run(String... args) {

@@ -10,7 +10,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Every fixture of {@code ../shared/ioi-fixtures} reproduced exactly: the templates after the
+ * Every fixture of {@code src/test/resources/ioi-fixtures} reproduced exactly: the templates after the
  * shuffle, every prompt, and for every flip its seed and prompts (IOI.md §3.4, §3.5, §3.9).
  */
 class IOIFixturesTest {

@@ -23,17 +23,22 @@ final class IOITestData {
 
     private IOITestData() {}
 
-    /** GPT-2's tokenizer from {@code ../shared/gpt2-tokenizer} (one per test JVM). */
+    /** GPT-2's tokenizer bundled in the library (one per test JVM). */
     static synchronized GPT2Tokenizer tokenizer() {
         if (tokenizer == null) {
-            tokenizer = GPT2Tokenizer.load(TestModels.shared().resolve("gpt2-tokenizer"));
+            tokenizer = GPT2Tokenizer.bundled();
         }
         return tokenizer;
     }
 
-    /** The fixture files of {@code ../shared/ioi-fixtures}, sorted by name. */
+    /** A fixture file of {@code src/test/resources/ioi-fixtures} (see its README.md). */
+    static Path fixture(String name) {
+        return TestModels.resource("ioi-fixtures/" + name);
+    }
+
+    /** The fixture files of {@code src/test/resources/ioi-fixtures}, sorted by name. */
     static List<Path> fixtureFiles() {
-        Path dir = TestModels.shared().resolve("ioi-fixtures");
+        Path dir = TestModels.resource("ioi-fixtures");
         try (Stream<Path> files = Files.list(dir)) {
             List<Path> out = files.filter(p -> p.toString().endsWith(".json")).sorted().toList();
             if (out.isEmpty()) {

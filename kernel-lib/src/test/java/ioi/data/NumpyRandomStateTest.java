@@ -10,7 +10,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * {@link NumpyRandomState} against NumPy 1.26.4's legacy generator. Every expected value is NumPy's
- * own output, produced with {@code /work/devenv/bin/python -c 'import numpy as np; np.random.seed(S); print(...)'}
+ * own output, produced with {@code python -c 'import numpy as np; np.random.seed(S); print(...)'}
  * for the calls shown in each test (not hand-picked).
  */
 class NumpyRandomStateTest {

@@ -10,7 +10,8 @@ import java.nio.file.StandardCopyOption;
 /**
  * Test fixtures: the committed tiny random GPT-2 (3 layers, d_model 32, 4 heads, GPT-2's real
  * vocabulary; written by tools/goldens/make_goldens.py) assembled into a checkpoint directory with
- * GPT-2's tokenizer from {@code ../shared/gpt2-tokenizer/}, and the TransformerLens goldens.
+ * GPT-2's tokenizer bundled in the library ({@link GPT2Tokenizer#bundledFile()}), and the TransformerLens
+ * goldens.
  */
 public final class TestModels {
 
@@ -18,19 +19,6 @@ public final class TestModels {
     private static Path ioiDir;
 
     private TestModels() {}
-
-    /** {@code ../shared} of the project (CI and every machine have it). */
-    public static Path shared() {
-        String prop = System.getenv("IOI_SHARED") != null ? System.getenv("IOI_SHARED") : System.getProperty("ioi.shared");
-        Path p = prop != null ? Paths.get(prop) : Paths.get("..", "..", "shared");
-        if (!Files.isDirectory(p)) {
-            p = Paths.get("..", "shared");
-        }
-        if (!Files.isDirectory(p.resolve("gpt2-tokenizer"))) {
-            throw new IllegalStateException("../shared/gpt2-tokenizer not found (looked at " + p.toAbsolutePath() + ")");
-        }
-        return p;
-    }
 
     public static Path resource(String relative) {
         Path p = Paths.get("src", "test", "resources").resolve(relative);
@@ -47,7 +35,7 @@ public final class TestModels {
                 Path dir = Files.createTempDirectory("tiny-gpt2");
                 Files.copy(resource("tiny-gpt2/config.json"), dir.resolve("config.json"));
                 Files.copy(resource("tiny-gpt2/model.safetensors"), dir.resolve("model.safetensors"));
-                Files.copy(shared().resolve("gpt2-tokenizer/tokenizer.json"), dir.resolve("tokenizer.json"),
+                Files.copy(GPT2Tokenizer.bundledFile(), dir.resolve("tokenizer.json"),
                         StandardCopyOption.REPLACE_EXISTING);
                 dir.toFile().deleteOnExit();
                 tinyDir = dir;
@@ -75,7 +63,7 @@ public final class TestModels {
             dir.toFile().deleteOnExit(); // registered first, deleted last (after its files)
             Files.copy(resource(resourceDir + "/config.json"), dir.resolve("config.json"));
             Files.copy(resource(resourceDir + "/model.safetensors"), dir.resolve("model.safetensors"));
-            Files.copy(shared().resolve("gpt2-tokenizer/tokenizer.json"), dir.resolve("tokenizer.json"),
+            Files.copy(GPT2Tokenizer.bundledFile(), dir.resolve("tokenizer.json"),
                     StandardCopyOption.REPLACE_EXISTING);
             for (String f : new String[] {"config.json", "model.safetensors", "tokenizer.json"}) {
                 dir.resolve(f).toFile().deleteOnExit();

@@ -11,7 +11,6 @@ import ioi.experiments.Metrics;
 import ioi.experiments.IoiBatch;
 import ioi.lens.GPT2Config;
 import ioi.lens.GPT2Tokenizer;
-import ioi.lens.TestModels;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -25,7 +24,7 @@ class PaperTest {
 
     @BeforeAll
     static void tokenizer() {
-        tok = GPT2Tokenizer.load(TestModels.shared().resolve("gpt2-tokenizer"));
+        tok = GPT2Tokenizer.bundled();
     }
 
     private static IOIDataset arena(boolean bos) {
