@@ -3,7 +3,7 @@
 # threads; prints tokens/s and peak RSS side by side. See docs/benchmarks.md.
 #   tools/bench/compare.sh [--model DIR] [--batch 8] [--pos 64] [--threads 2] [--runs 10] [--warmup 2] [--out-dir DIR]
 #   tools/bench/compare.sh --report-only --out-dir DIR    # only print the tables of DIR/tl.json and DIR/java.json
-# Env: TL_PYTHON (a python with tools/goldens/requirements.txt installed; default python3), IOI_JAVA_OPTS (JVM options),
+# Env: TL_PYTHON (a python with tools/goldens/requirements.txt installed; default python3), IOI_JVM_OPTS (JVM options),
 #      IOI_JAR (benchmark this jar instead of building through ./ioi).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -29,7 +29,7 @@ if [[ -z "$REPORT_ONLY" ]]; then
   echo "loadavg before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
   "$PY" "$ROOT/tools/goldens/bench_tl.py" "${common[@]}" --seq "$POS" --out "$OUT/tl.json" >/dev/null
   if [[ -n "${IOI_JAR:-}" ]]; then
-    OPT_OUT_TRACKING=true RUST_FLAVOR=cpu java ${IOI_JAVA_OPTS:--Xmx8g} -jar "$IOI_JAR" bench "${common[@]}" --pos "$POS" --out "$OUT/java.json" >/dev/null
+    OPT_OUT_TRACKING=true RUST_FLAVOR=cpu java ${IOI_JVM_OPTS:--Xmx8g} -jar "$IOI_JAR" bench "${common[@]}" --pos "$POS" --out "$OUT/java.json" >/dev/null
   else
     "$ROOT/ioi" bench "${common[@]}" --pos "$POS" --out "$OUT/java.json" >/dev/null
   fi

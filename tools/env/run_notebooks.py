@@ -56,6 +56,18 @@ def model_setting(value):
     return value
 
 
+def find_notebook(name):
+    """A path as given (relative to where ./ioi run was called), else a name in notebooks/, with or
+    without .ipynb: `./ioi run 00_smoke` and `./ioi run 00_smoke.ipynb` both mean notebooks/00_smoke.ipynb."""
+    candidates = [Path(name).expanduser(), ROOT / "notebooks" / name]
+    if not name.endswith(".ipynb"):
+        candidates += [Path(name + ".ipynb").expanduser(), ROOT / "notebooks" / (name + ".ipynb")]
+    for c in candidates:
+        if c.is_file():
+            return c.resolve()
+    return None
+
+
 def first_error(nb):
     """(1-based cell number, one-line message) of the first unexpected error output, or None."""
     for i, cell in enumerate(nb.cells, 1):
@@ -191,10 +203,12 @@ def main(argv=None):
     device = os.environ.get("IOI_DEVICE") or "auto"
 
     if args.notebooks:
-        notebooks = [Path(n).resolve() for n in args.notebooks]
-        missing = [str(n) for n in notebooks if not n.is_file()]
+        notebooks = [find_notebook(n) for n in args.notebooks]
+        missing = [n for n, found in zip(args.notebooks, notebooks) if found is None]
         if missing:
-            print("run: no such notebook: " + ", ".join(missing), file=sys.stderr)
+            known = ", ".join(p.name for p in sorted((ROOT / "notebooks").glob("*.ipynb")))
+            print(f"run: no such notebook: {', '.join(missing)} (a path, or a name in notebooks/: {known})",
+                  file=sys.stderr)
             return 2
     else:
         notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -15,6 +15,7 @@
 # Environment:
 #   IOI_ENV_PREFIX an existing Python environment with JupyterLab and JJava to use instead of .venv/
 #   IOI_PYTHON     the Python that creates the venv (default python3; needs 3.10+)
+#   IOI_WHEELHOUSE a directory of wheels to install from instead of PyPI (what ./ioi setup --from-kit sets)
 #   IOI_JVM_OPTS   the kernel JVM's options (default: -Xmx6g -XX:MaxDirectMemorySize=6g); baked into
 #                  kernel.json, so `IOI_JVM_OPTS=... ./ioi lab` (which runs this script) changes them
 #   JAVA_HOME      the JDK the kernel runs on (default: the `java` on PATH)
@@ -57,7 +58,10 @@ if [[ -n "$EXTERNAL" ]]; then
     [[ -x "$VENV/$f" ]] || die "$VENV has no $f: install environment.yml's packages into it"
   done
   log "using the environment $VENV (not .venv/)"
-elif [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+elif [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+  # Missing, or broken: a `python3 -m venv` that failed half-way (no ensurepip: a venv without pip),
+  # or a venv whose Python was removed or upgraded away. Recreated from scratch (--clear).
+  [[ -e "$VENV" ]] && log "$VENV is broken (no working python with pip in it): recreating it"
   command -v "$PY" >/dev/null 2>&1 || die "'$PY' not found: install Python 3.10+ (with venv), or set IOI_PYTHON"
   "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' \
     || die "$("$PY" --version 2>&1) is too old: JupyterLab 4.6 needs Python 3.10+ (set IOI_PYTHON)"
@@ -68,7 +72,17 @@ STAMP="$VENV/.ioi-requirements"
 want="$(cat "$REQ"; "$VENV/bin/python" --version 2>&1)"
 if [[ -z "$EXTERNAL" ]] && { [[ ! -f "$STAMP" ]] || [[ "$(cat "$STAMP")" != "$want" ]]; }; then
   log "installing $(grep -c '^[a-zA-Z]' "$REQ") pinned packages from tools/env/requirements.txt into .venv/ ..."
-  "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$REQ" >&2
+  if [[ -n "${IOI_WHEELHOUSE:-}" ]]; then
+    # An offline kit's wheels (./ioi setup --from-kit): pip never asks an index.
+    [[ -d "$IOI_WHEELHOUSE" ]] || die "IOI_WHEELHOUSE=$IOI_WHEELHOUSE is not a directory"
+    log "... from the wheelhouse $IOI_WHEELHOUSE (no index)"
+    "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q --no-index \
+      --find-links "$IOI_WHEELHOUSE" -r "$REQ" >&2 \
+      || die "pip could not install tools/env/requirements.txt from $IOI_WHEELHOUSE alone: the kit was made for other pins; make it again from this commit"
+  else
+    "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$REQ" >&2 \
+      || die "pip could not install tools/env/requirements.txt (offline? set HTTPS_PROXY, or use a kit: ./ioi setup --from-kit DIR)"
+  fi
   printf '%s' "$want" > "$STAMP"
 fi
 JJAVA_DIR="$VENV/share/jupyter/kernels/java"       # where the jjava wheel puts its kernelspec

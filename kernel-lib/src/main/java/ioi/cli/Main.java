@@ -6,7 +6,8 @@ import picocli.CommandLine.Command;
 /** The command line behind {@code ./ioi}: one subcommand per task. */
 @Command(name = "ioi", mixinStandardHelpOptions = true,
         description = "IOI circuit toolkit: GPT-2 with TransformerLens hooks on DJL.",
-        subcommands = {CacheCommand.class, BenchCommand.class, DatasetCommand.class, ReplicateCommand.class})
+        subcommands = {CacheCommand.class, BenchCommand.class, DatasetCommand.class, ReplicateCommand.class,
+                FetchCommand.class})
 public final class Main implements Runnable {
 
     public static void main(String[] args) {

@@ -37,10 +37,11 @@ public record HubConfig(String endpoint, Path cacheDir, boolean offline, String 
     /**
      * Same as {@link #fromEnvironment()} but from the given variables. The cache directory follows
      * {@code huggingface_hub}: {@code HF_HUB_CACHE}, {@code HUGGINGFACE_HUB_CACHE} (legacy),
-     * {@code $HF_HOME/hub}, {@code $XDG_CACHE_HOME/huggingface/hub}, {@code ~/.cache/huggingface/hub}.
+     * {@code $HF_HOME/hub}, {@code $XDG_CACHE_HOME/huggingface/hub}, {@code ~/.cache/huggingface/hub}, where
+     * {@code ~} is {@code HOME} (as Python's {@code expanduser}), else Java's {@code user.home}.
      */
     public static HubConfig fromEnvironment(Map<String, String> env) {
-        String home = System.getProperty("user.home");
+        String home = home(env);
         String cache = firstSet(env, "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE");
         if (cache == null) {
             String hfHome = env.get("HF_HOME");
@@ -73,6 +74,17 @@ public record HubConfig(String endpoint, Path cacheDir, boolean offline, String 
     public String toString() {
         return "HubConfig[endpoint=" + endpoint + ", cacheDir=" + cacheDir + ", offline=" + offline
                 + ", token=" + (token == null ? "none" : "***") + "]";
+    }
+
+    /**
+     * The home directory as Python sees it: {@code os.path.expanduser("~")} reads {@code HOME} first,
+     * while Java's {@code user.home} comes from the password database. They differ under {@code sudo -E},
+     * in containers run with another uid, and for {@code HOME=/tmp/x python ...}; reading {@code HOME}
+     * keeps this cache the one {@code huggingface_hub} uses.
+     */
+    static String home(Map<String, String> env) {
+        String home = env.get("HOME");
+        return home == null || home.isBlank() ? System.getProperty("user.home") : home.strip();
     }
 
     private static String firstSet(Map<String, String> env, String... names) {

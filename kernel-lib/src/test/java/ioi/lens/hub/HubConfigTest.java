@@ -22,6 +22,15 @@ class HubConfigTest {
     }
 
     @Test
+    void homeIsReadFromHomeFirstAsPythonDoes() {
+        // os.path.expanduser("~") reads HOME; Java's user.home (the password database) may differ.
+        assertEquals(Path.of("/tmp/elsewhere/.cache/huggingface/hub"),
+                HubConfig.fromEnvironment(Map.of("HOME", "/tmp/elsewhere")).cacheDir());
+        assertEquals(Path.of("/tmp/elsewhere/models"),
+                HubConfig.fromEnvironment(Map.of("HOME", "/tmp/elsewhere", "HF_HUB_CACHE", "~/models")).cacheDir());
+    }
+
+    @Test
     void cacheDirectoryPrecedence() {
         assertEquals(Path.of("/h/hub"), HubConfig.fromEnvironment(Map.of("HF_HOME", "/h")).cacheDir());
         assertEquals(Path.of("/c"), HubConfig.fromEnvironment(Map.of("HF_HOME", "/h", "HF_HUB_CACHE", "/c")).cacheDir());
