@@ -143,8 +143,9 @@ final class ReplicateCommand implements Callable<Integer> {
         earlyHeads(m, batch, rep);
         try (MeanAblation ablation = MeanAblation.byTemplate(m, batch, abc)) {
             progress("05 backup name movers; 06 circuit evaluation: faithfulness, completeness, minimality");
-            backup(m, batch, ablation);
-            circuit(ablation);
+            TopHeadAblation top = TopHeadAblation.run(ablation);   // ARENA's 9.9 experiment: for 05 and 06
+            backup(m, batch, ablation, top);
+            circuit(ablation, top);
         }
         progress("07 adversarial examples (N = 100)");
         IOIDataset ioi100 = IOIDataset.builder(m.tokenizer()).promptType(Paper.ARENA_PROMPT_TYPE).n(100)
@@ -278,18 +279,18 @@ final class ReplicateCommand implements Callable<Integer> {
         }
     }
 
-    private void backup(HookedTransformer m, IoiBatch batch, MeanAblation ablation) {
+    private void backup(HookedTransformer m, IoiBatch batch, MeanAblation ablation, TopHeadAblation top) {
         double ld = ablation.logitDiff(ablation.nothing());
-        double knocked = ablation.logitDiff(ablation.knockOut(NAME_MOVERS));
+        MeanAblation.KeepMask nameMoversOut = ablation.knockOut(NAME_MOVERS);
+        double knocked = ablation.logitDiff(nameMoversOut);
         @SuppressWarnings("unchecked")
         Map<String, Object> pp = (Map<String, Object>) json.get("path_patching");
         try (PathPatching after = PathPatching.create(m, batch, PathPatching.Options.paper(batch, "end")
-                .baseHooks(ablation.hookList(ablation.knockOut(NAME_MOVERS)))
+                .baseHooks(ablation.hookList(nameMoversOut))
                 .progress(ProgressBar.text("path patching → logits, name movers knocked out")));
              PatchingResult r = after.toFinalResid()) {
             pp.put("paper_to_logits_end_name_movers_knocked_out", grid(r));
         }
-        TopHeadAblation top = TopHeadAblation.run(ablation);
         json.put("backup_name_movers", Map.of("logit_diff", ld, "logit_diff_name_movers_knocked_out", knocked,
                 "top_head", top.head().toString(), "top_head_original", top.originalLogitDiff(), "top_head_dla", top.dla(),
                 "top_head_naive_prediction", top.naivePrediction(), "top_head_ablated", top.ablatedLogitDiff(),
@@ -300,7 +301,7 @@ final class ReplicateCommand implements Callable<Integer> {
                 .table());
     }
 
-    private void circuit(MeanAblation ablation) {
+    private void circuit(MeanAblation ablation, TopHeadAblation top) {
         CircuitEvaluation full = CircuitEvaluation.of(ablation, Circuit.PAPER);
         CircuitEvaluation.Faithfulness f = full.faithfulness();
         double union = ablation.logitDiff(ablation.keep(Circuit.PAPER, MeanAblation.Keep.UNION));
@@ -337,7 +338,6 @@ final class ReplicateCommand implements Callable<Integer> {
             mj.put(r == min ? "arena_k" : "paper_k", per);
         }
         json.put("minimality", mj);
-        TopHeadAblation top = TopHeadAblation.run(ablation);
         report.add(retitle(CircuitReference.referenceVsRun(f, naive, c, min, top), "06 · circuit evaluation (§4)"));
     }
 

@@ -113,14 +113,19 @@ class PaperTest {
         assertEquals(List.of("2.5000", "-0.5000", "96.0%", "45.1%"), t.stringColumn("this run").asList());
     }
 
-    @Test
-    void logitDiffBarsShowIoiAndAbcPerPrompt() {
+    /** Two prompts with logit differences 1.5 and -2 (IOI), 0.25 and 0 (ABC); the performance owns its manager. */
+    private static Metrics.Performance twoPrompts() {
         long[][] t = {{1, 2, 3}, {4, 5, 6}};
         long[] two = {1, 1};
         IoiBatch b = new IoiBatch(t, t, two, two, two, two, two, two, List.of("first prompt", "second prompt"));
         NDManager m = NDManager.newBaseManager();
-        try (var perf = new Metrics.Performance(b, m.create(new float[] {1.5f, -2f}), m.create(new float[] {0.25f, 0f}),
-                m.create(new float[] {0.5f, 0.1f}), m.create(new float[] {0.2f, 0.3f}), m)) {
+        return new Metrics.Performance(b, m.create(new float[] {1.5f, -2f}), m.create(new float[] {0.25f, 0f}),
+                m.create(new float[] {0.5f, 0.1f}), m.create(new float[] {0.2f, 0.3f}), m);
+    }
+
+    @Test
+    void logitDiffBarsShowIoiAndAbcPerPrompt() {
+        try (var perf = twoPrompts()) {
             List<Map<String, Object>> data = Paper.logitDiffBars(perf).figure().data();
             assertEquals(2, data.size());
             assertEquals("IOI", data.get(0).get("name"));
@@ -135,12 +140,7 @@ class PaperTest {
     void arenasTableHasOneRowPerPromptAndTheReferenceItsFirstRows() {
         IOIDataset ds = IOIDataset.builder(tok).promptType("mixed").n(2).seed(1).build();
         IOIDataset abc = ds.genFlippedPrompts(Paper.ABC_FLIP);
-        long[][] t = {{1, 2, 3}, {4, 5, 6}};
-        long[] two = {1, 1};
-        IoiBatch b = new IoiBatch(t, t, two, two, two, two, two, two, List.of("first prompt", "second prompt"));
-        NDManager m = NDManager.newBaseManager();
-        try (var perf = new Metrics.Performance(b, m.create(new float[] {1.5f, -2f}), m.create(new float[] {0.25f, 0f}),
-                m.create(new float[] {0.5f, 0.1f}), m.create(new float[] {0.2f, 0.3f}), m)) {
+        try (var perf = twoPrompts()) {
             Table table = Paper.ioiVsAbc(perf, ds, abc);
             assertEquals(List.of("IOI prompt", "IOI logit diff", "ABC prompt", "ABC logit diff"), table.columnNames());
             assertEquals(ds.sentences(), table.stringColumn("IOI prompt").asList());
