@@ -87,7 +87,7 @@ final class Attention {
         long batch = s.get(0);
         long pos = s.get(1);
         long he = (long) nHeads * dHead;
-        NDArray qkv = x.matMul(wQkv).addi(bQkv); // [batch, pos, 3*head_index*d_head], bias in place
+        NDArray qkv = InPlace.add(x.matMul(wQkv), bQkv); // [batch, pos, 3*head_index*d_head], bias in place
         NDArray q = hookQ.run(qkv.get(":, :, 0:" + he).reshape(batch, pos, nHeads, dHead)); // [batch, pos, head_index, d_head]
         NDArray k = hookK.run(qkv.get(":, :, " + he + ":" + 2 * he).reshape(batch, pos, nHeads, dHead));
         NDArray v = hookV.run(qkv.get(":, :, " + 2 * he + ":").reshape(batch, pos, nHeads, dHead));
@@ -126,7 +126,7 @@ final class Attention {
         long pos = s.get(1);
         NDArray qT = q.transpose(0, 2, 1, 3); // [batch, head_index, query_pos, d_head]
         NDArray kT = k.transpose(0, 2, 3, 1); // [batch, head_index, d_head, key_pos]
-        NDArray raw = qT.matMul(kT).divi(attnScale); // [batch, head_index, query_pos, key_pos], scaled in place
+        NDArray raw = InPlace.div(qT.matMul(kT), attnScale); // [batch, head_index, query_pos, key_pos], scaled in place (InPlace)
         NDArray minusInf = raw.getManager().create(Float.NEGATIVE_INFINITY);
         NDArray scores = hookAttnScores.run( // [batch, head_index, query_pos, key_pos]
                 NDArrays.where(mask.broadcast(raw.getShape()), raw, minusInf.broadcast(raw.getShape())));
@@ -143,8 +143,8 @@ final class Attention {
             NDArray perHead = byHead.matMul(wO) // [head_index, batch*pos, d_model]
                     .reshape(nHeads, batch, pos, -1).transpose(1, 2, 0, 3); // [batch, pos, head_index, d_model]
             NDArray res = hookResult.run(perHead); // [batch, pos, head_index, d_model]
-            return res.sum(new int[] {2}).addi(bO); // [batch, pos, d_model]
+            return InPlace.add(res.sum(new int[] {2}), bO); // [batch, pos, d_model]
         }
-        return z.reshape(batch, pos, (long) nHeads * dHead).matMul(wOFlat).addi(bO); // [batch, pos, d_model]
+        return InPlace.add(z.reshape(batch, pos, (long) nHeads * dHead).matMul(wOFlat), bO); // [batch, pos, d_model]
     }
 }

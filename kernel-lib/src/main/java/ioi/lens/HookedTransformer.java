@@ -475,6 +475,64 @@ public final class HookedTransformer implements AutoCloseable {
         }
     }
 
+    /**
+     * One forward pass with gradients recorded, then {@code metric}'s backward pass (see
+     * {@link GradientRun}). Each hook point {@code namesFilter} accepts (flag-gated ones are switched
+     * on for this pass) gets a zero probe added to its activation, {@code act + probe}, whose gradient
+     * is ∂metric/∂act; the probe leaves the values unchanged and lets gradients flow on to earlier
+     * hook points, so all of them come from the one backward pass.
+     *
+     * @param metric maps the logits [batch, pos, d_vocab] to one number (a 0-d or one-element array)
+     * @throws IllegalArgumentException if the filter accepts no hook point or the metric is not one number
+     */
+    public GradientRun runWithGradients(NDArray tokens, Predicate<String> namesFilter,
+            java.util.function.Function<NDArray, NDArray> metric) {
+        java.util.Objects.requireNonNull(namesFilter, "namesFilter");
+        java.util.Objects.requireNonNull(metric, "metric");
+        List<String> names = hookDict.keySet().stream().filter(namesFilter).toList();
+        if (names.isEmpty()) {
+            throw new IllegalArgumentException("runWithGradients: the names filter accepts no hook point of this model"
+                    + " (names look like blocks.0.hook_resid_pre or blocks.9.attn.hook_z)");
+        }
+        ActivationCache acts = new ActivationCache(this, weightsManager.newSubManager());
+        ActivationCache grads = new ActivationCache(this, weightsManager.newSubManager());
+        openCaches.add(acts);
+        openCaches.add(grads);
+        LinkedHashMap<String, NDArray> probes = new LinkedHashMap<>();
+        try (NDManager tape = weightsManager.newSubManager();
+                ai.djl.training.GradientCollector collector = ai.djl.engine.Engine.getEngine("PyTorch").newGradientCollector()) {
+            HookFunction probe = (act, hook) -> {
+                acts.put(hook.name(), act.stopGradient()); // the value, without the graph
+                NDArray zero = tape.zeros(act.getShape(), act.getDataType()); // same shape as act
+                NDScope.unregister(zero); // lives to the backward pass, with the tape, not the forward's scope
+                zero.setRequiresGradient(true);
+                probes.put(hook.name(), zero);
+                return act.add(zero); // same values; the graph now passes through the probe
+            };
+            double value;
+            try (HookScope scope = add(List.of(Hook.matching(namesFilter, probe)), false, true)) {
+                Output out = run(tokens, RunOptions.defaults(), tape, null);
+                NDArray m = metric.apply(out.logits());
+                if (m == null || m.size() != 1) {
+                    throw new IllegalArgumentException("runWithGradients: the metric must return one number but returned "
+                            + (m == null ? "null" : "shape " + m.getShape()));
+                }
+                NDArray scalar = m.reshape(new Shape()); // []
+                value = scalar.toType(DataType.FLOAT64, false).getDouble();
+                collector.backward(scalar);
+            }
+            for (Map.Entry<String, NDArray> e : probes.entrySet()) {
+                NDArray g = e.getValue().getGradient(); // same shape as the activation
+                grads.put(e.getKey(), g.duplicate());
+            }
+            return new GradientRun(value, acts, grads);
+        } catch (RuntimeException e) {
+            acts.close();
+            grads.close();
+            throw e;
+        }
+    }
+
     private record Input(NDArray tokens, NDArray mask) {}
 
     private Input textInput(List<String> texts, RunOptions options, NDManager manager) {
@@ -560,7 +618,7 @@ public final class HookedTransformer implements AutoCloseable {
             if (options.returnType() == RunOptions.ReturnType.NONE) {
                 return new Output(null, null);
             }
-            NDArray logits = normalized.matMul(wU).addi(bU); // [batch, pos, d_vocab]; b_U in place: one d_vocab-wide buffer, not two
+            NDArray logits = InPlace.add(normalized.matMul(wU), bU); // [batch, pos, d_vocab]; b_U in place: one d_vocab-wide buffer, not two
             NDArray loss = null;
             if (options.returnType() != RunOptions.ReturnType.LOGITS) {
                 if (tokens == null) {

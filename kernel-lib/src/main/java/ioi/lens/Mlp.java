@@ -27,9 +27,9 @@ final class Mlp {
 
     NDArray forward(NDArray x) { // [batch, pos, d_model]
         // Biases are added in place to the fresh matmul outputs: same values, one buffer fewer.
-        NDArray pre = hookPre.run(x.matMul(wIn).addi(bIn)); // [batch, pos, d_mlp]
+        NDArray pre = hookPre.run(InPlace.add(x.matMul(wIn), bIn)); // [batch, pos, d_mlp]
         NDArray post = hookPost.run(geluNew(pre)); // [batch, pos, d_mlp]
-        return post.matMul(wOut).addi(bOut); // [batch, pos, d_model]
+        return InPlace.add(post.matMul(wOut), bOut); // [batch, pos, d_model]
     }
 
     /** GPT-2's tanh approximation: {@code 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))}. */
@@ -38,10 +38,10 @@ final class Mlp {
         //   x.mul(0.5).mul(x.add(x.pow(3).mul(0.044715)).mul(GELU_C).tanh().add(1.0))
         // (bit-identical: only the operands of + and * swap), but in place on two buffers that are
         // freed here, instead of eight [batch, pos, d_mlp] temporaries held to the end of the pass.
-        NDArray inner = x.pow(3).muli(0.044715).addi(x).muli(GELU_C); // [batch, pos, d_mlp]
+        NDArray inner = InPlace.mul(InPlace.add(InPlace.mul(x.pow(3), 0.044715), x), GELU_C); // [batch, pos, d_mlp]
         NDArray t = inner.tanh(); // [batch, pos, d_mlp]
         inner.close();
-        NDArray out = x.mul(0.5).muli(t.addi(1.0)); // [batch, pos, d_mlp]
+        NDArray out = InPlace.mul(x.mul(0.5), InPlace.add(t, 1.0)); // [batch, pos, d_mlp]
         t.close();
         return out;
     }

@@ -1,0 +1,41 @@
+package ioi.lens;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.pytorch.jni.JniUtils;
+
+/**
+ * The forward pass's in-place arithmetic, in one place. Outside a gradient scope each op writes
+ * into {@code target} (a fresh temporary of the pass, so one buffer fewer per op and the same
+ * values); while gradients are being recorded (inside {@link GradientRun} or any DJL
+ * {@code GradientCollector}) it is out of place, because autograd keeps the operands it will
+ * differentiate through and an in-place write would overwrite them ("modified by an inplace
+ * operation"). Same values either way: the ops and their order do not change.
+ */
+final class InPlace {
+    private InPlace() {}
+
+    /** Whether PyTorch is recording operations for a backward pass (DJL's grad mode). */
+    static boolean recording() {
+        return JniUtils.isGradMode();
+    }
+
+    static NDArray add(NDArray target, NDArray other) {
+        return recording() ? target.add(other) : target.addi(other);
+    }
+
+    static NDArray add(NDArray target, Number other) {
+        return recording() ? target.add(other) : target.addi(other);
+    }
+
+    static NDArray mul(NDArray target, NDArray other) {
+        return recording() ? target.mul(other) : target.muli(other);
+    }
+
+    static NDArray mul(NDArray target, Number other) {
+        return recording() ? target.mul(other) : target.muli(other);
+    }
+
+    static NDArray div(NDArray target, Number other) {
+        return recording() ? target.div(other) : target.divi(other);
+    }
+}
