@@ -21,7 +21,7 @@ GPT-2 (processing flags "refactored"), of
     heads_to_remove = get_heads_from_nodes(K)), minimality scores |F(C \\ (K u {v})) - F(C \\ K)| with
     ARENA's and the paper's K sets, and a literal transcription of new_greedy_search (seeded: Python's
     random.seed(GREEDY_SEED + run) at the start of each run, which ET leaves unseeded);
-  * ARENA's "ablate the top name mover at END by its ABC template mean" (IOI.md §1.8) for head 9.9.
+  * ARENA's "ablate the top name mover at END by its ABC template mean" (A3 instructions page) for head 9.9.
 
 Data: the whole fixture mixed_N50_seed0.json (50 prompts, so the template groups have several
 prompts each), with BOS, via make_ioi_goldens.build_data; groups from the clean prompts'
@@ -51,7 +51,7 @@ import make_ioi_goldens as mig  # noqa: E402
 GOLDEN_PATH = mig.RES / "ioi-goldens" / "ablation.safetensors"
 N_PROMPTS = 50
 
-# ARENA's CIRCUIT and SEQ_POS_TO_KEEP (IOI.md §2), in ARENA's order.
+# ARENA's CIRCUIT and SEQ_POS_TO_KEEP (A3 solutions.py), in ARENA's order.
 CIRCUIT = {
     "name mover": [(9, 9), (10, 0), (9, 6)],
     "backup name mover": [(10, 10), (10, 6), (10, 2), (10, 1), (11, 2), (9, 7), (9, 0), (11, 9)],
@@ -65,7 +65,7 @@ SEQ_POS_TO_KEEP = {
     "name mover": "end", "backup name mover": "end", "negative name mover": "end", "s2 inhibition": "end",
     "induction": "S2", "duplicate token": "S2", "previous token": "S1+1",
 }
-# The paper's naive circuit (ET's NAIVE, IOI.md §1.2).
+# The paper's naive circuit (§4.3; ET's NAIVE, ioi_circuit_extraction.py).
 NAIVE = {
     "name mover": [(9, 6), (9, 9), (10, 0)],
     "s2 inhibition": [(7, 3), (7, 9), (8, 6), (8, 10)],
@@ -75,7 +75,7 @@ NAIVE = {
 }
 
 NMS = [(9, 9), (10, 0), (9, 6)]
-# ARENA's K_FOR_EACH_COMPONENT (IOI.md §1.4 item 3).
+# ARENA's K_FOR_EACH_COMPONENT (A3 solutions.py).
 ARENA_K = {
     (9, 9): [], (10, 0): [(9, 9)], (9, 6): [(9, 9), (10, 0)],
     (10, 7): [(11, 10)], (11, 10): [(10, 7)],
@@ -90,7 +90,7 @@ ARENA_K = {
     (10, 1): NMS + [(11, 2), (10, 6), (10, 10), (10, 2), (9, 7)],
     (11, 9): NMS + [(9, 0)], (9, 0): NMS + [(11, 9)],
 }
-# The paper's Fig 20 K sets (IOI.md §1.4): K u {v} as tabulated; the backup chain in the order the
+# The paper's Fig 20 K sets (App K): K u {v} as tabulated; the backup chain in the order the
 # table's numbers chain (NMs -> 10.10 -> 10.6 -> 10.2 -> 10.1 -> 11.2 -> 9.7); for 11.9 and 9.0,
 # "All name movers and negative heads" = every name mover, backup name mover and negative head.
 _chain = [(10, 10), (10, 6), (10, 2), (10, 1), (11, 2), (9, 7)]
@@ -321,7 +321,7 @@ def main() -> int:
     t["greedy_paper/points"] = torch.tensor([[r["ceval"], r["meval"]] for r in greedy_runs])  # [runs, 2]
     t["greedy_paper/results"] = torch.tensor([r["result"] for r in greedy_runs])
 
-    # ---- ablating the top name mover at END by its ABC template mean (ARENA, IOI.md §1.8) --------
+    # ---- ablating the top name mover at END by its ABC template mean (ARENA) ----------------------
     head_stack, _ = cache.stack_head_results(layer=-1, return_labels=True)
     dla = mig.per_prompt_logit_attrs(cache, mig.at_end(head_stack, d), d).mean(1).reshape(12, 12)
     top = int(dla.flatten().argmax())

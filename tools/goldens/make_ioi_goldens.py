@@ -113,7 +113,7 @@ def write_goldens(path: Path, tensors: dict, meta: dict) -> dict:
     return out
 
 # =============================================================================================
-# IOI data (IOI.md §3.6-3.9)
+# IOI data (A3 ioi_dataset.py: word_idx, answer ids, toks, flips; docs/sources.md)
 # =============================================================================================
 
 def name_idxs(text: str, io: str, s: str, tok) -> tuple[int, int, int]:
@@ -179,7 +179,7 @@ def build_data(tok) -> dict:
 # =============================================================================================
 
 def logit_diff(logits, d) -> torch.Tensor:
-    """[batch]: logit[IO] - logit[S] at each prompt's END (IOI.md §1.1, ARENA logits_to_ave_logit_diff_2)."""
+    """[batch]: logit[IO] - logit[S] at each prompt's END (paper §2, ARENA logits_to_ave_logit_diff_2)."""
     ar = torch.arange(logits.shape[0])
     at_end = logits[ar, d["end"]]  # [batch, d_vocab]
     return at_end[ar, d["io"]] - at_end[ar, d["s"]]
@@ -249,7 +249,7 @@ def main() -> int:
     def normalised(ld_mean):  # ARENA ioi_metric: 0 = ABC, 1 = clean
         return (ld_mean - abc_ld) / (clean_ld - abc_ld)
 
-    def metric2(ld_mean):  # ARENA ioi_metric_2 (IOI.md §4, §5.2): 0 = clean, -1 = ABC
+    def metric2(ld_mean):  # ARENA ioi_metric_2 (A3 solutions.py): 0 = clean, -1 = ABC
         return (ld_mean - clean_ld) / (clean_ld - abc_ld)
 
     def ioi_metric(logits):  # what the patching grids measure

@@ -11,11 +11,11 @@ the same 16-prompt IOI batch and its ABC version (make_ioi_goldens.build_data), 
 patching with TransformerLens hooks, one forward pass per sender, literally as the two reference
 implementations describe it (docs/path-patching.md):
 
-  ARENA (§5.2): every head's z frozen to its clean (IOI) value, the sender head's z taken from the
+  ARENA (A3 solutions.py): every head's z frozen to its clean (IOI) value, the sender head's z taken from the
      ABC run at every position; receivers = the final residual stream (logits recomputed from the
      frozen run's resid_post, no second pass) or receiver heads' q/k/v (cached in the frozen run,
      patched into a second clean run). Metric: ioi_metric_2 = (ld - clean) / (clean - ABC).
-  Paper (§5.1, ET ioi_utils.path_patching): sender patched at the given positions only
+  Paper (App B; ET ioi_utils.path_patching): sender patched at the given positions only
      (attn.hook_result with use_attn_result), every head's q/k/v frozen to its clean value (so
      every head's output is its clean one), the receiver activation cached and patched into a
      last clean run at the same positions. Metric: 100 * (ld - clean) / clean.

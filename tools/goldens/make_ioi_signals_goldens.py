@@ -19,9 +19,9 @@ build_data) and writes kernel-lib/src/test/resources/ioi-goldens/signals.safeten
              or at each prompt's END only (the paper's patch_end); the logit difference w.r.t. the
              clean answers. All four heads together ([3, 2] token x position signal) and each head
              alone ([4, 3, 2]), plus the least-squares fit ld = a*S_pos + b*S_tok (numpy lstsq).
-  adversarial  For each prompt, the tokens of " [A] had a good day." (etc., IOI.md §1.9) with [A]
+  adversarial  For each prompt, the tokens of " [A] had a good day." (etc., ET advex.py) with [A]
              = IO (adversarial) or S (control) inserted right after the punctuation token
-             (word_idx "punct", IOI.md §3.6), single sentence index i % 5, double sentence pair
+             (word_idx "punct", ioi_dataset.py get_idx_dict), single sentence index i % 5, double sentence pair
              index (3 i + 1) % 25 = (first, second) = divmod(k, 5); end and S2 shifted by the
              inserted token count; logit difference, IO probability, S-over-IO per prompt.
 Everything runs on CPU in fp32; the file is byte-deterministic.
@@ -64,7 +64,7 @@ POS_COLS = ["original", "inverted"]
 S_TOK = {"original": 1.0, "random": 0.0, "inverted": -1.0}
 S_POS = {"original": 1.0, "inverted": -1.0}
 
-# IOI.md §1.9 / App L: ET's ADX_TEMPLATE, each with a leading space
+# App L: ET's ADX_TEMPLATE (advex.py), each with a leading space
 ADX = [" [A] had a good day.", " [A] was enjoying the situation.", " [A] was tired.",
        " [A] enjoyed being with a friend.", " [A] was an enthusiast person."]
 DOUBLE_ADX = [a + b for a in ADX for b in ADX]  # 25 ordered pairs, index 5 * first + second
@@ -135,7 +135,7 @@ def fit(table: np.ndarray) -> tuple[float, float, float]:
 
 def punct_idx(text: str, tok) -> int:
     """get_word_idxs(prompts, [",", "."]): index (no BOS) of the last "," token, replaced by the last
-    "." token if the text has a "." (IOI.md §3.6)."""
+    "." token if the text has a "." (ioi_dataset.py get_idx_dict)."""
     ids = tok.encode(text)
     idx = None
     for word in [",", "."]:

@@ -10,11 +10,11 @@ import java.util.regex.Pattern;
 
 /**
  * A parsed ARENA flip string such as {@code "ABB->XYZ, BAB->XYZ"} and the flip it describes
- * (IOI.md §3.9, ARENA 3.0's module function {@code gen_flipped_prompts}).
+ * (ARENA 3.0's module function {@code gen_flipped_prompts}, [A3] {@code ioi_dataset.py}; docs/sources.md).
  *
  * <p>Syntax: {@code "<ABBA rule>, <BABA rule>"}, each rule {@code "<orig>-><new>"} with whitespace
  * around either side ignored. The first rule applies to prompts labelled ABBA, the second to those
- * labelled BABA (§3.5 {@code templates_by_prompt}), by position. Each side is three letters. The
+ * labelled BABA ({@code templates_by_prompt}), by position. Each side is three letters. The
  * left side names the prompt's first three names (IO, S1, S2 in text order), so it must follow
  * their pattern: {@code xyy} (canonically {@code ABB}) for the ABBA rule and {@code xyx}
  * ({@code BAB}) for the BABA rule. The right side may use any letters: a letter also on the left
@@ -50,7 +50,8 @@ public record ArenaFlip(String flip, String abbaOrig, String abbaNew, String bab
     }
 
     /**
-     * The reference's seed offset (§3.9 step 2): {@code sum(ord(c) for c in flip)}, over the string as
+     * The reference's seed offset ({@code IOIDataset.gen_flipped_prompts}):
+     * {@code sum(ord(c) for c in flip)}, over the string as
      * given (spaces included). The flipped dataset's seed is the original seed plus this.
      */
     public long seedOffset() {
@@ -58,7 +59,7 @@ public record ArenaFlip(String flip, String abbaOrig, String abbaNew, String bab
     }
 
     /**
-     * Flips every prompt (§3.9 "What the flip does to each prompt"), drawing new names with
+     * Flips every prompt (the module function {@code gen_flipped_prompts}), drawing new names with
      * {@code np.random.choice} from {@code rng}, which the caller has seeded with the flipped seed.
      * Per prompt: the first three words of {@code text.split(" ")} that are exactly in {@code names}
      * are matched to the rule's left letters; each new letter (in order of first appearance) gets

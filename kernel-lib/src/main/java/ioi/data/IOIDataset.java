@@ -13,7 +13,7 @@ import java.util.stream.IntStream;
 
 /**
  * The IOI dataset of the paper's experiments, bit-exact with ARENA 3.0's {@code ioi_dataset.py}
- * ({@code IOIDataset}; IOI.md §3): for the same prompt type, N, seed and names it generates the same
+ * ({@code IOIDataset}; [A3] in docs/sources.md): for the same prompt type, N, seed and names it generates the same
  * prompts, the same template order, the same flipped prompts, and (with GPT-2's tokenizer) the
  * same tokens, word indices and answer ids.
  *
@@ -43,10 +43,10 @@ import java.util.stream.IntStream;
  */
 public final class IOIDataset {
 
-    /** Number of BABA templates: the default {@code nb_templates} (§3.4). */
+    /** Number of BABA templates: the default {@code nb_templates} ({@code IOIDataset.__init__}). */
     public static final int DEFAULT_NB_TEMPLATES = IOITemplates.BABA_TEMPLATES.size();
 
-    /** The keys of {@link #wordIdx()}, in the reference's order (§3.6). */
+    /** The keys of {@link #wordIdx()}, in the reference's order ({@code get_idx_dict}). */
     public static final List<String> WORD_IDX_KEYS =
             List.of("IO", "IO-1", "IO+1", "S1", "S1-1", "S1+1", "S2", "end", "starts", "punct");
 
@@ -97,7 +97,7 @@ public final class IOIDataset {
             this.tokenizer = Objects.requireNonNull(tokenizer, "tokenizer");
         }
 
-        /** A named prompt type (§3.4). */
+        /** A named prompt type ({@code IOIDataset.__init__}). */
         public Builder promptType(PromptType type) {
             this.type = Objects.requireNonNull(type, "prompt type");
             this.customTemplates = null;
@@ -133,19 +133,22 @@ public final class IOIDataset {
             return this;
         }
 
-        /** {@code nb_templates} (default 15): how many templates of each list the type takes (§3.4). */
+        /** {@code nb_templates} (default 15): how many templates of each list the type takes ({@code __init__}). */
         public Builder nbTemplates(int nbTemplates) {
             this.nbTemplates = nbTemplates;
             return this;
         }
 
-        /** Each generated prompt is followed by its mirror with IO and S swapped (§3.5); N must be even. */
+        /**
+         * Each generated prompt is followed by its mirror with IO and S swapped ({@code gen_prompt_uniform});
+         * N must be even.
+         */
         public Builder symmetric(boolean symmetric) {
             this.symmetric = symmetric;
             return this;
         }
 
-        /** Whether token rows start with BOS (shifting every word index but {@code punct}, §3.5–3.6). */
+        /** Whether token rows start with BOS (shifting every word index but {@code punct}, {@code get_idx_dict}). */
         public Builder prependBos(boolean prependBos) {
             this.prependBos = prependBos;
             return this;
@@ -196,7 +199,7 @@ public final class IOIDataset {
             }
             checkNames(tokenizer, names);
 
-            // IOIDataset.__init__ seeds random and np.random first (§3.5).
+            // IOIDataset.__init__ seeds random and np.random first.
             PyRandom py = new PyRandom(seed);
             List<String> templates;
             if (type == null) {
@@ -246,7 +249,7 @@ public final class IOIDataset {
         this.sentences = List.copyOf(texts);
         this.templatesByPrompt = List.copyOf(byPrompt);
 
-        // §3.8: right-padded with <|endoftext|>, BOS first when prependBos; max_len without BOS.
+        // toks: right-padded with <|endoftext|>, BOS first when prependBos; max_len without BOS.
         this.toks = tokenizer.encodeBatch(texts, prependBos, GPT2Tokenizer.PaddingSide.RIGHT).ids();
         int longest = 0;
         for (String t : texts) {
@@ -257,10 +260,10 @@ public final class IOIDataset {
         this.groups = computeGroups();
     }
 
-    // ---------------------------------------------------------------- generation (§3.5)
+    // ---------------------------------------------------------------- generation (gen_prompt_uniform)
 
     /**
-     * {@code gen_prompt_uniform} (§3.5), without prefixes: per prompt a template by
+     * {@code gen_prompt_uniform}, without prefixes: per prompt a template by
      * {@code random.choice} (its index is the first equal template), three names by
      * {@code random.choice} redrawn together until distinct, a place and an object; {@code [A]} = IO,
      * {@code [B]} = S, {@code [C]} = the third name for ABC types. When symmetric, each prompt is
@@ -296,10 +299,10 @@ public final class IOIDataset {
         return out;
     }
 
-    // ---------------------------------------------------------------- flips (§3.9, §3.10)
+    // ---------------------------------------------------------------- flips ([A3] strings, [ET] tuples)
 
     /**
-     * ARENA's {@code gen_flipped_prompts(flip)} (§3.9): parses {@code flip} ({@link ArenaFlip}), seeds
+     * ARENA's {@code gen_flipped_prompts(flip)} ([A3]): parses {@code flip} ({@link ArenaFlip}), seeds
      * with {@code seed + sum of the flip's character codes}, flips every prompt by its ABBA/BABA label,
      * and returns a new dataset with that seed whose word indices are this dataset's (copied, not
      * recomputed). The reference warns when a flipped dataset is flipped again; this does not.
@@ -313,7 +316,7 @@ public final class IOIDataset {
     }
 
     /**
-     * The paper's {@code gen_flipped_prompts(flip)} (§3.10) for a tuple flip such as
+     * The paper's {@code gen_flipped_prompts(flip)} ([ET]) for a tuple flip such as
      * {@code ("IO","RAND")}: see {@link PaperFlip} for what each does and how it is seeded. Word
      * indices are carried over, as in the paper's code, also by the flips that change the text's
      * length ({@code "prefix"}, {@code ("S+1","RAND")}), for which they no longer point at the names.
@@ -322,12 +325,12 @@ public final class IOIDataset {
         return genFlippedPromptsPaper(PaperFlip.of(first, second));
     }
 
-    /** The paper's single-string flip {@code "prefix"} (§3.10). */
+    /** The paper's single-string flip {@code "prefix"} ([ET] {@code flip_prefixes}). */
     public IOIDataset genFlippedPromptsPaper(String single) {
         return genFlippedPromptsPaper(PaperFlip.of(single));
     }
 
-    /** The paper's flip {@code flip} (§3.10); see {@link #genFlippedPromptsPaper(String, String)}. */
+    /** The paper's flip {@code flip} ([ET]); see {@link #genFlippedPromptsPaper(String, String)}. */
     public IOIDataset genFlippedPromptsPaper(PaperFlip flip) {
         long newSeed = flippedSeed(flip.seedOffset(), flip.toString());
         PyRandom py = new PyRandom(newSeed);
@@ -345,7 +348,7 @@ public final class IOIDataset {
         return s;
     }
 
-    // ---------------------------------------------------------------- slicing and copying (§3.8)
+    // ---------------------------------------------------------------- slicing and copying (__getitem__, copy)
 
     /** Prompts {@code [from, to)} as a new dataset (the reference's {@code dataset[from:to]}). */
     public IOIDataset slice(int from, int to) {
@@ -371,9 +374,9 @@ public final class IOIDataset {
                 prompts, rows);
     }
 
-    // ---------------------------------------------------------------- derived fields (§3.5–3.8)
+    // ---------------------------------------------------------------- derived fields
 
-    /** {@code templates_by_prompt} (§3.5): "ABBA" if the IO name's first substring match comes before S's. */
+    /** {@code templates_by_prompt}: "ABBA" if the IO name's first substring match comes before S's. */
     private static String abbaOrBaba(int i, IOIPrompt p) {
         int io = p.text().indexOf(p.io());
         int s = p.text().indexOf(p.s());
@@ -384,7 +387,7 @@ public final class IOIDataset {
         return io < s ? "ABBA" : "BABA";
     }
 
-    /** {@code word_idx} (§3.6): {@code get_idx_dict}. */
+    /** {@code word_idx}: {@code get_idx_dict}. */
     private Map<String, int[]> computeWordIdx() {
         int n = prompts.size();
         int bos = prependBos ? 1 : 0;
@@ -421,7 +424,7 @@ public final class IOIDataset {
     }
 
     /**
-     * {@code get_word_idxs(prompts, [",", "."])} (§3.6): in the tokens of the full text without BOS,
+     * {@code get_word_idxs(prompts, [",", "."])} (in {@code get_idx_dict}): in the tokens of the full text without BOS,
      * the last "," token if the text has a ","; then, if the text has a ".", the last "." token instead.
      */
     private int punctIdx(int i, String text, long comma, long period) {
@@ -447,7 +450,7 @@ public final class IOIDataset {
     }
 
     /**
-     * {@code get_end_idxs} (§3.6): the first pad after position 0 (the {@code int(prependBos)}-th pad
+     * {@code get_end_idxs}: the first pad after position 0 (the {@code int(prependBos)}-th pad
      * of the row, BOS being a pad) or the row length, minus 2: the token before the final IO name.
      */
     private int[] endIdxs() {
@@ -484,7 +487,7 @@ public final class IOIDataset {
         return end;
     }
 
-    /** {@code groups} (§3.8): prompt indices per template id, ids in CPython's {@code list(set(ids))} order. */
+    /** {@code groups}: prompt indices per template id, ids in CPython's {@code list(set(ids))} order. */
     private List<int[]> computeGroups() {
         List<Integer> ids = new ArrayList<>(prompts.size());
         for (IOIPrompt p : prompts) {
@@ -508,7 +511,7 @@ public final class IOIDataset {
         }
     }
 
-    /** §3.7: the token of {@code " " + name}, which must be exactly one token. */
+    /** {@code io_tokenIDs} / {@code s_tokenIDs}: the token of {@code " " + name}, which must be exactly one token. */
     private static long nameToken(GPT2Tokenizer tokenizer, String name, String role) {
         long[] ids = tokenizer.encode(" " + name, false);
         if (ids.length != 1) {
@@ -598,7 +601,7 @@ public final class IOIDataset {
         return sentences;
     }
 
-    /** {@code templates_by_prompt}: "ABBA" or "BABA" per prompt, from the text (§3.5). */
+    /** {@code templates_by_prompt}: "ABBA" or "BABA" per prompt, from the text. */
     public List<String> templatesByPrompt() {
         return templatesByPrompt;
     }
@@ -612,7 +615,7 @@ public final class IOIDataset {
         return out;
     }
 
-    /** {@code max_len}: the longest prompt in tokens, without BOS (§3.8). */
+    /** {@code max_len}: the longest prompt in tokens, without BOS. */
     public int maxLen() {
         return maxLen;
     }

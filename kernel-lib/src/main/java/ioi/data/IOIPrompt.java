@@ -3,7 +3,7 @@ package ioi.data;
 import java.util.Objects;
 
 /**
- * One IOI prompt as the reference stores it (IOI.md §3.5 "Fields stored"): the full text (including
+ * One IOI prompt as the reference stores it ([A3] {@code gen_prompt_uniform}'s dicts): the full text (including
  * the final IO name), the IO and S names, the index of its template in the dataset's
  * {@code templates} after the shuffle, and, for generated prompts, the place, object and third
  * name ({@code C}, ABC types only). {@code place}, {@code object} and {@code c} may be null ({@code c} is null

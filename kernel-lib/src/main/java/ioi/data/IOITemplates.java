@@ -4,12 +4,12 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The template lists of the reference {@code ioi_dataset.py} (IOI.md §3.2), with the derived lists
- * built by the reference's own rules (§3.3) rather than typed in: {@link #ABBA_TEMPLATES},
+ * The template lists of the reference {@code ioi_dataset.py} (the same in [A3] and [ET]; docs/sources.md),
+ * with the derived lists built by the reference's own rules rather than typed in: {@link #ABBA_TEMPLATES},
  * {@link #ABBA_LATE_IOS}, {@link #ABBA_EARLY_IOS} by {@link #swapFirstClause(String)} and
  * {@link #BAC_TEMPLATES} by {@link #abcToBac(String)}.
  *
- * <p>Placeholders (§3.3): {@code [A]} = IO, {@code [B]} = S, {@code [C]} = the third name (ABC
+ * <p>Placeholders ({@code gen_prompt_uniform}): {@code [A]} = IO, {@code [B]} = S, {@code [C]} = the third name (ABC
  * types only), {@code [PLACE]}, {@code [OBJECT]}.
  */
 public final class IOITemplates {
@@ -17,7 +17,7 @@ public final class IOITemplates {
     private IOITemplates() {}
 
     /**
-     * The 15 BABA templates (IOI.md §3.2; word for word the paper's Fig 14): {@code [B]} is S
+     * The 15 BABA templates (word for word the paper's Fig 14, App E): {@code [B]} is S
      * (S1 and S2), {@code [A]} is IO (first-clause IO and the final word).
      */
     public static final List<String> BABA_TEMPLATES = List.of(
@@ -38,7 +38,7 @@ public final class IOITemplates {
             "Friends [B] and [A] found a [OBJECT] at the [PLACE]. [B] gave it to [A]");
 
     /**
-     * The 4 ABC templates (IOI.md §3.2): three distinct names, {@code [C]} being the third.
+     * The 4 ABC templates: three distinct names, {@code [C]} being the third.
      */
     public static final List<String> ABC_TEMPLATES = List.of(
             "Then, [A], [B] and [C] went to the [PLACE]. [B] and [C] gave a [OBJECT] to [A]",
@@ -47,7 +47,7 @@ public final class IOITemplates {
             "Friends [A], [B] and [C] went to the [PLACE]. [B] and [C] gave a [OBJECT] to [A]");
 
     /**
-     * {@code BABA_LONG_TEMPLATES} (IOI.md §3.2).
+     * {@code BABA_LONG_TEMPLATES}.
      */
     public static final List<String> BABA_LONG_TEMPLATES = List.of(
             "Then in the morning, [B] and [A] went to the [PLACE]. [B] gave a [OBJECT] to [A]",
@@ -67,7 +67,7 @@ public final class IOITemplates {
             "Friends separated at birth [B] and [A] found a [OBJECT] at the [PLACE]. [B] gave it to [A]");
 
     /**
-     * {@code BABA_LATE_IOS} (IOI.md §3.2).
+     * {@code BABA_LATE_IOS}.
      */
     public static final List<String> BABA_LATE_IOS = List.of(
             "Then, [B] and [A] went to the [PLACE]. [B] gave a [OBJECT] to [A]",
@@ -80,7 +80,7 @@ public final class IOITemplates {
             "Then, [B] and [A] had a long argument. Afterwards [B] said to [A]");
 
     /**
-     * {@code BABA_EARLY_IOS} (IOI.md §3.2).
+     * {@code BABA_EARLY_IOS}.
      */
     public static final List<String> BABA_EARLY_IOS = List.of(
             "Then [B] and [A] went to the [PLACE], and [B] gave a [OBJECT] to [A]",
@@ -92,20 +92,20 @@ public final class IOITemplates {
             "Afterwards [B] and [A] went to the [PLACE], and [B] gave a [OBJECT] to [A]",
             "Then [B] and [A] had a long argument, and afterwards [B] said to [A]");
 
-    /** {@link #BABA_TEMPLATES} with the first clause's names swapped (§3.3): "[A] and [B] … [B] … [A]". */
+    /** {@link #BABA_TEMPLATES} with the first clause's names swapped: "[A] and [B] … [B] … [A]". */
     public static final List<String> ABBA_TEMPLATES = map(BABA_TEMPLATES, true);
 
-    /** {@link #BABA_LATE_IOS} with the first clause's names swapped (§3.3). */
+    /** {@link #BABA_LATE_IOS} with the first clause's names swapped. */
     public static final List<String> ABBA_LATE_IOS = map(BABA_LATE_IOS, true);
 
-    /** {@link #BABA_EARLY_IOS} with the first clause's names swapped (§3.3). */
+    /** {@link #BABA_EARLY_IOS} with the first clause's names swapped. */
     public static final List<String> ABBA_EARLY_IOS = map(BABA_EARLY_IOS, true);
 
-    /** {@link #ABC_TEMPLATES} with the first {@code [A]} and {@code [B]} swapped (§3.3): "[B], [A] and [C] …". */
+    /** {@link #ABC_TEMPLATES} with the first {@code [A]} and {@code [B]} swapped: "[B], [A] and [C] …". */
     public static final List<String> BAC_TEMPLATES = map(ABC_TEMPLATES, false);
 
     /**
-     * The reference's ABBA-from-BABA rule (§3.3): scan the template left to right; while still in the
+     * The reference's ABBA-from-BABA rule: scan the template left to right; while still in the
      * first clause every {@code [B]} becomes {@code [A]}, and the first {@code [A]} met becomes
      * {@code [B]} and ends the first clause. Later placeholders are left alone.
      */
@@ -129,7 +129,7 @@ public final class IOITemplates {
     }
 
     /**
-     * The reference's BAC-from-ABC rule (§3.3): {@code .replace("[B]", "[A]", 1).replace("[A]", "[B]", 1)},
+     * The reference's BAC-from-ABC rule: {@code .replace("[B]", "[A]", 1).replace("[A]", "[B]", 1)},
      * i.e. the first {@code [B]} becomes {@code [A]}, then the first {@code [A]} becomes {@code [B]}.
      */
     public static String abcToBac(String template) {

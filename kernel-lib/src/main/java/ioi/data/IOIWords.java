@@ -3,16 +3,17 @@ package ioi.data;
 import java.util.List;
 
 /**
- * The word lists of the reference {@code ioi_dataset.py}, verbatim (IOI.md §3.2). Template lists are in
- * {@link IOITemplates}.
+ * The word lists of the reference {@code ioi_dataset.py}, verbatim ([A3]; [ET] where noted; docs/sources.md).
+ * Template lists are in {@link IOITemplates}.
  */
 public final class IOIWords {
 
     private IOIWords() {}
 
     /**
-     * The 109 first names of ARENA 3.0's {@code NAMES} (IOI.md §3.2; also [A2] and [PP]), in
-     * list order (flips draw from this order, §3.9). The default names of {@link IOIDataset}.
+     * The 109 first names of ARENA 3.0's {@code NAMES} ([A3]; also [A2] and [PP]), in
+     * list order (flips draw from this order, [A3] {@code gen_flipped_prompts}). The default names of
+     * {@link IOIDataset}.
      */
     public static final List<String> NAMES = List.of(
             "Aaron", "Adam", "Alan", "Alex", "Alice", "Amy", "Anderson", "Andre", "Andrew", "Andy", "Anna",
@@ -29,7 +30,7 @@ public final class IOIWords {
             "William");
 
     /**
-     * The paper's 99 first names ([ET] {@code NAMES}, IOI.md §3.2), in list order.
+     * The paper's 99 first names ([ET] {@code NAMES}), in list order.
      */
     public static final List<String> PAPER_NAMES = List.of(
             "Michael", "Christopher", "Jessica", "Matthew", "Ashley", "Jennifer", "Joshua", "Amanda",
@@ -45,33 +46,33 @@ public final class IOIWords {
             "Courtney", "Christine", "Alicia", "Cody", "Allison", "Bradley", "Samuel");
 
     /**
-     * {@code PLACES} (IOI.md §3.2): what {@code [PLACE]} becomes.
+     * {@code PLACES} (same in [A3] and [ET]): what {@code [PLACE]} becomes.
      */
     public static final List<String> PLACES = List.of(
             "store", "garden", "restaurant", "school", "hospital", "office", "house", "station");
 
     /**
-     * {@code OBJECTS} (IOI.md §3.2): what {@code [OBJECT]} becomes.
+     * {@code OBJECTS} (same in [A3] and [ET]): what {@code [OBJECT]} becomes.
      */
     public static final List<String> OBJECTS = List.of(
             "ring", "kiss", "bone", "basketball", "computer", "necklace", "drink", "snack");
 
     /**
-     * {@code VERBS} (IOI.md §3.2; unused by the dataset itself).
+     * {@code VERBS} (same in [A3] and [ET]; unused by the dataset itself).
      */
     public static final List<String> VERBS = List.of(
             " tried", " said", " decided", " wanted", " gave");
 
     /**
-     * {@code ANIMALS} ([ET] only, IOI.md §3.2).
+     * {@code ANIMALS} ([ET] only).
      */
     public static final List<String> ANIMALS = List.of(
             "dog", "cat", "snake", "elephant", "beetle", "hippo", "giraffe", "tiger", "husky", "lion",
             "panther", "whale", "dolphin", "beaver", "rabbit", "fox", "lamb", "ferret");
 
     /**
-     * {@code PREFIXES} ([ET] only, IOI.md §3.2): the prefixes of the paper's {@code "prefix"} flip
-     * (§3.10), with their different amounts of leading whitespace.
+     * {@code PREFIXES} ([ET] only): the prefixes of the paper's {@code "prefix"} flip
+     * ([ET] {@code flip_prefixes}), with their different amounts of leading whitespace.
      */
     public static final List<String> PREFIXES = List.of(
             "             Afterwards,",

@@ -6,8 +6,8 @@ import java.util.List;
 /**
  * NumPy 1.26's legacy {@code numpy.random.RandomState} (what {@code np.random.seed(int)} and the
  * module-level {@code np.random.*} functions use), restricted to what the IOI reference draws with
- * it: {@code np.random.choice} for the random names of ARENA's string flips (IOI.md §3.9) and
- * {@code np.random.randint} for the paper's tuple flips (§3.10).
+ * it: {@code np.random.choice} for the random names of ARENA's string flips ([A3] {@code gen_flipped_prompts})
+ * and {@code np.random.randint} for the paper's tuple flips ([ET] {@code gen_flipped_prompts}; docs/sources.md).
  *
  * <ul>
  *   <li>Seeding: {@code _legacy_seeding(int)} is {@code mt19937_seed}, i.e. MT19937's

@@ -5,13 +5,14 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * The flips the paper's own {@code IOIDataset.gen_flipped_prompts(flip)} accepts (IOI.md §3.10,
- * [ET] tuple syntax), each a word-level edit of {@code text.split(" ")}.
+ * The flips the paper's own {@code IOIDataset.gen_flipped_prompts(flip)} accepts ([ET]
+ * {@code ioi_dataset.py}, tuple syntax; docs/sources.md), each a word-level edit of {@code text.split(" ")}.
  *
  * <p>Randomness: [ET] draws random names with {@code np.random.randint(len(names))} (legacy NumPy)
  * and the {@code "prefix"} flip's prefix with {@code random.choice}, from whatever global state the
  * process is in (it never seeds). Here both generators are seeded, as ARENA seeds its string
- * flips (§3.9): with the dataset's seed plus {@code sum(ord(c) for c in "".join(flip))}, e.g.
+ * flips ([A3] {@code IOIDataset.gen_flipped_prompts}): with the dataset's seed plus
+ * {@code sum(ord(c) for c in "".join(flip))}, e.g.
  * {@code "IORAND"} for {@code ("IO","RAND")} (ARENA's wrapper computes exactly this for a tuple).
  * Random names come from the dataset's names list ([ET] uses its module {@code NAMES}).
  *
@@ -73,7 +74,7 @@ public enum PaperFlip {
         if ("S".equals(a) && "IO".equals(b) || "RAND".equals(a) && "RAND".equals(b)) {
             throw new IllegalArgumentException("paper flip (\"" + a + "\",\"" + b + "\") is accepted by the paper's "
                     + "IOIDataset.gen_flipped_prompts but its gen_flipped_prompts has no branch for it (it fails "
-                    + "there too; IOI.md §3.10): expected one of " + Arrays.toString(values()));
+                    + "there too): expected one of " + Arrays.toString(values()));
         }
         throw new IllegalArgumentException("unknown paper flip (\"" + a + "\",\"" + b + "\"): expected one of "
                 + Arrays.toString(values()));

@@ -4,7 +4,8 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The named {@code prompt_type}s of {@code IOIDataset.__init__} (IOI.md §3.4). A plain list of
+ * The named {@code prompt_type}s of {@code IOIDataset.__init__} ([A3] and [ET] {@code ioi_dataset.py},
+ * docs/sources.md). A plain list of
  * templates is the other kind of prompt type ({@link IOIDataset.Builder#templates(List)}).
  */
 public enum PromptType {
@@ -43,7 +44,7 @@ public enum PromptType {
     }
 
     /**
-     * The templates of this type before any shuffle (§3.4): Python slices {@code [:nb]}, so an
+     * The templates of this type before any shuffle ({@code IOIDataset.__init__}): Python slices {@code [:nb]}, so an
      * {@code nbTemplates} larger than a list takes all of it.
      */
     public List<String> baseTemplates(int nbTemplates) {

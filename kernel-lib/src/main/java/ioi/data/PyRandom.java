@@ -8,8 +8,9 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * CPython 3.11's {@code random.Random} as the reference {@code ioi_dataset.py} uses it (IOI.md §3.5:
- * the "mixed" template shuffle, every template/name/place/object draw; §3.10: {@code "prefix"}):
+ * CPython 3.11's {@code random.Random} as the reference {@code ioi_dataset.py} uses it ([A3]
+ * {@code IOIDataset.__init__} and {@code gen_prompt_uniform}: the "mixed" template shuffle, every
+ * template/name/place/object draw; [ET] {@code flip_prefixes}: {@code "prefix"}; docs/sources.md):
  * same seed, same numbers, bit for bit.
  *
  * <ul>

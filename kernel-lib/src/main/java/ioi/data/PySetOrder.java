@@ -5,7 +5,7 @@ import java.util.List;
 
 /**
  * The iteration order of CPython 3.11's {@code list(set(xs))} for small non-negative ints, which
- * the reference uses to order {@code groups} (IOI.md §3.8: {@code for id in list(set(all_ids))}).
+ * the reference uses to order {@code groups} ([A3] {@code ioi_dataset.py}: {@code for id in list(set(all_ids))}).
  * For five or more distinct ids below 32 this is ascending order, but not in general: {@code set([9, 2])}
  * iterates 9 first. This replays {@code setobject.c}: open addressing on a table of 8 slots
  * (growing to the smallest power of two above {@code 4 * used} once {@code 5 * fill >= 3 * mask}),

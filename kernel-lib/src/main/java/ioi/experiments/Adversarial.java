@@ -22,8 +22,9 @@ import tech.tablesaw.api.StringColumn;
 import tech.tablesaw.api.Table;
 
 /**
- * Adversarial examples (paper §4.4, Fig 8, App L; Easy-Transformer's {@code advex.py}, IOI.md
- * §1.9): the circuit predicts "the name that is not repeated", so repeating IO as well fools it.
+ * Adversarial examples (paper §4.4, Fig 8, App L; Easy-Transformer's {@code advex.py};
+ * docs/signals-and-adversarial.md): the circuit predicts "the name that is not repeated", so repeating
+ * IO as well fools it.
  * After the first clause a natural sentence naming IO is inserted ("John and Mary went to the store.
  * <b>Mary had a good day.</b> John gave a bottle of milk to"): GPT-2 small then predicts S over IO
  * 23.4% of the time. The control sentence names S instead (S appears three times) and leaves the
@@ -99,7 +100,7 @@ public final class Adversarial {
      */
     public record Reference(double logitDiff, double ioProbability, double sOverIo) {}
 
-    /** Paper Fig 8, in {@link Condition} order (IOI.md §1.9). */
+    /** Paper Fig 8 (§4.4), in {@link Condition} order. */
     public static final List<Reference> PAPER_FIG8 = List.of(new Reference(3.55, 0.49, 0.007),
             new Reference(3.64, 0.59, 0.004), new Reference(1.23, 0.36, 0.234));
 

@@ -12,7 +12,7 @@ import java.util.Set;
 
 /**
  * A circuit as the paper and ARENA write it: attention heads by class, and for each class the one
- * word position its heads are kept at when everything else is mean-ablated (IOI.md §2; ARENA's
+ * word position its heads are kept at when everything else is mean-ablated (paper Fig 2; ARENA's
  * {@code CIRCUIT} and {@code SEQ_POS_TO_KEEP}). Nodes are (head, position) pairs: a class's heads
  * are kept at {@code word_idx[position]} of each prompt and ablated everywhere else.
  *
@@ -43,7 +43,7 @@ public record Circuit(Map<String, List<Head>> classes, Map<String, String> posit
             .build();
 
     /**
-     * The paper's naive circuit (§4.3, ET's {@code NAIVE}; IOI.md §1.2): the name movers without
+     * The paper's naive circuit (§4.3; [ET] {@code ioi_circuit_extraction.py} {@code NAIVE}): the name movers without
      * backups or negatives, the S-inhibition heads, two induction, two duplicate-token and the
      * previous-token heads, 13 heads kept at the same positions as in {@link #PAPER}.
      */

@@ -20,7 +20,7 @@ import tech.tablesaw.api.StringColumn;
 import tech.tablesaw.api.Table;
 
 /**
- * The paper's evaluation of a circuit by mean ablation (§4, IOI.md §1.2-1.4), F being the mean
+ * The paper's evaluation of a circuit by mean ablation (§2.1, §4-4.2; docs/circuit-evaluation.md), F being the mean
  * logit difference (IO - S at END) over the batch:
  * <ul>
  *   <li>F(M), the model; F(C), the circuit kept and everything else mean-ablated

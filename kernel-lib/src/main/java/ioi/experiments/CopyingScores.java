@@ -20,7 +20,7 @@ import tech.tablesaw.api.StringColumn;
 import tech.tablesaw.api.Table;
 
 /**
- * Copy scores of every attention head (the paper's §3.1 "copy score", IOI.md §1.5): does the head's
+ * Copy scores of every attention head (the paper's §3.1 "copy score"; docs/head-scores.md): does the head's
  * OV circuit, applied to a name's representation, write that name back into the logits? Each
  * target vector goes through the head's {@code W_V W_O} (and, for the <em>negative</em> copy score,
  * {@code -W_V W_O}), then the final LayerNorm and the unembedding; the score is the fraction of

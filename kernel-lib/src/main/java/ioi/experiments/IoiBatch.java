@@ -6,7 +6,8 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * One IOI batch as the experiments read it (IOI.md §3.6-3.8): the clean (p_IOI) prompts and their
+ * One IOI batch as the experiments read it ([A3] {@code ioi_dataset.py}: {@code toks}, {@code word_idx},
+ * answer ids; docs/sources.md): the clean (p_IOI) prompts and their
  * corrupted p_ABC versions ({@code "ABB->XYZ, BAB->XYZ"}: the same template with three unrelated
  * names) as token ids, the word positions, and the answer tokens.
  *

@@ -26,7 +26,7 @@ import java.util.Map;
 /**
  * Mean ablation of attention heads by template group, the paper's knockout (§2.1: "all knockouts
  * are performed in ... p_ABC ... we compute the mean of a node across samples of the same
- * template"; IOI.md §1.2, §2) as ARENA 3.0 implements it:
+ * template"; docs/circuit-evaluation.md) as ARENA 3.0 implements it:
  * <ul>
  *   <li>{@code compute_means_by_template}: every layer's {@code hook_z} on the means dataset (the
  *       ABC prompts), averaged over the prompts of each template group, keeping pos, head and

@@ -15,7 +15,8 @@ import tech.tablesaw.api.StringColumn;
 import tech.tablesaw.api.Table;
 
 /**
- * The IOI metrics (IOI.md §1.1, §4, §5.2), all read at each prompt's {@code end} position:
+ * The IOI metrics (paper §2; [A3] {@code solutions.py}, docs/sources.md), all read at each prompt's
+ * {@code end} position:
  * <ul>
  *   <li>logit difference {@code logit[IO] - logit[S]} (paper §2: mean 3.56 for GPT-2 small; ARENA
  *       {@code logits_to_ave_logit_diff_2}: 2.8052 on its N=25 seed-1 dataset, -0.7699 on ABC);
@@ -97,7 +98,7 @@ public final class Metrics {
 
     /**
      * The paper's path-patching metric as a {@link PatchingMetric}: the % change of the mean logit
-     * difference, {@code 100 (ld - clean) / clean} (ET {@code plot_path_patching}; IOI.md §5.1).
+     * difference, {@code 100 (ld - clean) / clean} ([ET] {@code experiments.py} {@code plot_path_patching}).
      */
     public static PatchingMetric percentChange(IoiBatch batch, double cleanLogitDiff) {
         if (cleanLogitDiff == 0) {

@@ -26,7 +26,7 @@ public final class Minimality {
     private static final List<String> NMS = List.of("9.9", "10.0", "9.6");
 
     /**
-     * ARENA's {@code K_FOR_EACH_COMPONENT} (IOI.md §1.4, item 3): name movers in the order 9.9,
+     * ARENA's {@code K_FOR_EACH_COMPONENT} ([A3] {@code solutions.py}): name movers in the order 9.9,
      * 10.0, 9.6; each negative head with the other; each S-inhibition and duplicate-token head with
      * the others of its class; 5.5 and 6.9 with the other induction heads, 5.8 and 5.9 with the
      * negative heads; the backups chained 11.2 -> 10.6 -> 10.10 -> 10.2 -> 9.7 -> 10.1 after the name
@@ -48,14 +48,14 @@ public final class Minimality {
             Map.entry("11.9", plus(NMS, "9.0")), Map.entry("9.0", plus(NMS, "11.9"))));
 
     /**
-     * The paper's Fig 20 table (IOI.md §1.4), {@code K = (K ∪ {v}) \ {v}} of its "K ∪ {v}" column.
+     * The paper's Fig 20 table (App K), {@code K = (K ∪ {v}) \ {v}} of its "K ∪ {v}" column.
      * As ARENA for the name movers, negatives, S-inhibition, duplicate-token and previous-token heads;
      * the induction heads as tabulated (5.5 and 6.9 with the other induction heads, 5.9 and 5.8 with
      * the negative heads). "All previous NMs and backup NMs" is read as the chain the table's numbers
      * form, name movers -> 10.10 -> 10.6 -> 10.2 -> 10.1 -> 11.2 -> 9.7 (each row's F(C \ K) is the
      * previous row's F(C \ (K ∪ {v}))); "All name movers and negative heads" for 11.9 and 9.0 as
      * every name mover, backup name mover and negative head but v (both rows have the same
-     * F(C \ (K ∪ {v})) = 0.41). These two readings are ours (DERIVED in IOI.md).
+     * F(C \ (K ∪ {v})) = 0.41). These two readings are ours (docs/circuit-evaluation.md).
      */
     public static final Map<Head, Set<Head>> PAPER_K;
 

@@ -18,7 +18,7 @@ import tech.tablesaw.api.Table;
 
 /**
  * Mean attention probability from each prompt's END to its IO, S1 and S2 tokens, for every head
- * (IOI.md §1.5, §1.6): the paper reports that the Name Mover Heads put <b>0.59</b> on IO on average,
+ * (paper §3.1, §3.2): the paper reports that the Name Mover Heads put <b>0.59</b> on IO on average,
  * and that the S-Inhibition Heads 7.3, 7.9, 8.6, 8.10 put <b>0.51</b> on S2. Averaged over the prompts of
  * the clean batch.
  */

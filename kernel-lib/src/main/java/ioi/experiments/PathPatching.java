@@ -34,7 +34,7 @@ import tech.tablesaw.api.Table;
  * recomputed; then a last clean run has only the receivers patched.
  *
  * <p>Receivers are the final residual stream (the logits: Figs 3b, 15, 19) or some heads' queries,
- * keys or values (Figs 4, 5, 12, 13). Two variants (IOI.md §5.2 "Differences"):
+ * keys or values (Figs 4, 5, 12, 13). Two variants (docs/path-patching.md "Two variants"):
  * <ul>
  *   <li>{@link #arena}: the sender patched at every position, metric ARENA's {@code ioi_metric_2}
  *       {@code (ld - clean) / (clean - ABC)}, 0 = no effect, -1 = as much as the ABC run;

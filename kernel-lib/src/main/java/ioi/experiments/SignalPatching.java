@@ -28,8 +28,8 @@ import tech.tablesaw.api.Table;
  * <em>signal datasets</em>, and the logit difference IO - S is measured against the clean answers.
  *
  * <p>The six datasets are ARENA's flips of the clean dataset ({@link IOIDataset#genFlippedPrompts},
- * IOI.md §1.6, §3.9), a 3 x 2 grid of token signal (which name S is) x position signal (where S1
- * is):
+ * paper App A; [A3] {@code gen_flipped_prompts}), a 3 x 2 grid of token signal (which name S is) x
+ * position signal (where S1 is):
  * <table>
  *   <caption>signal datasets</caption>
  *   <tr><th>token \ position</th><th>original</th><th>inverted</th></tr>
@@ -55,7 +55,7 @@ public final class SignalPatching {
 
     private SignalPatching() {}
 
-    /** The paper's S-inhibition heads (§3.2; IOI.md §1.6): 7.3, 7.9, 8.6, 8.10. */
+    /** The paper's S-inhibition heads (§3.2, Fig 4): 7.3, 7.9, 8.6, 8.10. */
     public static final List<Head> S_INHIBITION_HEADS =
             List.of(new Head(7, 3), new Head(7, 9), new Head(8, 6), new Head(8, 10));
 

@@ -13,7 +13,8 @@ import tech.tablesaw.api.StringColumn;
 import tech.tablesaw.api.Table;
 
 /**
- * ARENA 1.4.1's first look at backup name movers (IOI.md §1.8; paper §3.4, App F): ablate one head
+ * ARENA 1.4.1's first look at backup name movers ([A3] instructions page, "backup name mover heads";
+ * paper §3.4, App F): ablate one head
  * (by default the one with the largest direct logit attribution, 9.9 in GPT-2 small) at END only,
  * by its ABC template-group mean, and compare the logit difference with the naive prediction
  * "original minus the head's DLA". In GPT-2 small (ARENA, N=25 seed 1): 2.8052 original, 1.7086

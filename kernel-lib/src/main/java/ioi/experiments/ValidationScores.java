@@ -22,7 +22,7 @@ import tech.tablesaw.api.Table;
 
 /**
  * Attention scores on sequences of repeated random tokens, the paper's validation of the early heads
- * (App H/I, Fig 18, IOI.md §1.7) as ARENA's {@code get_attn_scores} /
+ * (App H/I, Fig 18) as ARENA's {@code get_attn_scores} /
  * {@code plot_early_head_validation_results(seq_len=50, batch=50)} computes them: {@code seq_len}
  * uniform random tokens repeated once ({@code [batch, 2 * seq_len]}, no BOS), and for every head the
  * mean attention probability over the batch and these (dest, src) pairs:

@@ -16,7 +16,7 @@ import tech.tablesaw.api.StringColumn;
 import tech.tablesaw.api.Table;
 
 /**
- * Does a head write the names it attends to? The paper's Fig 3c (IOI.md §1.5) and ARENA's
+ * Does a head write the names it attends to? The paper's Fig 3c (§3.1) and ARENA's
  * {@code calculate_and_show_scatter_embedding_vs_attn}: per prompt, the head's attention from END
  * to IO and to S, against the dot product of the head's output at END ({@code z @ W_O[l, h]}, no
  * bias) with the unembedding of that name ({@code W_U[:, IO]}, {@code W_U[:, S]}). The paper finds

@@ -21,11 +21,11 @@ public final class CircuitReference {
 
     private CircuitReference() {}
 
-    /** §4: "|F(M) - F(C)| = 0.46, or only 13% of F(M) = 3.56" (IOI.md §1.2). */
+    /** §4: "|F(M) - F(C)| = 0.46, or only 13% of F(M) = 3.56". */
     public static final double PAPER_F_MODEL = 3.56;
     public static final double PAPER_FAITHFULNESS = 0.46;
     public static final double PAPER_FAITHFULNESS_PERCENT = 13;
-    /** F(C) = 3.56 - 0.46 (DERIVED; IOI.md §1.2). */
+    /** F(C) = 3.56 - 0.46 (DERIVED from §4's sentence). */
     public static final double PAPER_F_CIRCUIT = 3.10;
     /** §4.3: the naive circuit "has a faithfulness score of 0.1". */
     public static final double PAPER_NAIVE_FAITHFULNESS = 0.1;
@@ -34,7 +34,7 @@ public final class CircuitReference {
     /** §4.2: every node has a minimality score of "at least 1% of the original logit difference". */
     public static final double PAPER_MIN_MINIMALITY_PERCENT = 1;
 
-    /** ARENA 3.0 (N=25, seed 1, IOI.md §1.8): ablating 9.9 at END by its ABC template mean. */
+    /** ARENA 3.0 (N=25, seed 1, [A3] instructions page): ablating 9.9 at END by its ABC template mean. */
     public static final double ARENA_ORIGINAL_LOGIT_DIFF = 2.8052;
     public static final double ARENA_DLA_9_9 = 1.7086;
     public static final double ARENA_NAIVE_PREDICTION = 1.0966;
@@ -42,7 +42,7 @@ public final class CircuitReference {
     public static final double ARENA_LN_SCALE_RATIO = 1.04;
 
     /**
-     * Fig 20 (IOI.md §1.4): per head v, {F(C \ (K ∪ {v})), F(C \ K)} as the paper tabulates them;
+     * Fig 20 (App K): per head v, {F(C \ (K ∪ {v})), F(C \ K)} as the paper tabulates them;
      * the score |difference| / 3.56 is the paper's Fig 7 bar (DERIVED).
      */
     public static final Map<Head, double[]> PAPER_FIG20 = fig20();

@@ -20,12 +20,12 @@ import tech.tablesaw.api.Table;
  * dataset ({@code ioi.data}), the experiments ({@code ioi.experiments}) and the display layer:
  * {@link IOIDataset} to {@link IoiBatch}, results as Tablesaw tables.
  *
- * <p>Sources (the paper and ARENA's exercise; see docs/experiments.md):
+ * <p>Sources (the paper [P] and ARENA's exercise [A3]; see docs/sources.md):
  * <ul>
- *   <li>§1.1, the paper §2 "Task description" (Wang et al., ICLR 2023 camera-ready): "Over 100,000
+ *   <li>The paper §2 "Task description" (Wang et al., ICLR 2023 camera-ready): "Over 100,000
  *       dataset examples, GPT-2 small has mean logit difference of 3.56 (IO predicted over S 99.3% of
  *       the time), and mean IO probability of 49%." (Fig 8's p_IOI row gives 3.55, 0.49, 0.7%.)</li>
- *   <li>§4, ARENA 3.0's expected outputs ({@code 21_[1.4.1]_Indirect_Object_Identification.md}) for
+ *   <li>ARENA 3.0's expected outputs ({@code 21_[1.4.1]_Indirect_Object_Identification.md}) for
  *       {@code IOIDataset(prompt_type="mixed", N=25, prepend_bos=False, seed=1)} and its flip
  *       {@code "ABB->XYZ, BAB->XYZ"}: "Average logit diff (IOI dataset): 2.8052", "Average logit diff
  *       (ABC dataset): -0.7699", and the first rows of its table "Sentences from IOI vs ABC
@@ -34,15 +34,15 @@ import tech.tablesaw.api.Table;
  */
 public final class Paper {
 
-    /** Paper §2: mean logit difference of GPT-2 small over 100,000 p_IOI prompts (IOI.md §1.1). */
+    /** Paper §2: mean logit difference of GPT-2 small over 100,000 p_IOI prompts. */
     public static final double PAPER_LOGIT_DIFF = 3.56;
-    /** Paper §2: IO predicted over S 99.3% of the time (IOI.md §1.1; Fig 8: S over IO 0.7%). */
+    /** Paper §2: IO predicted over S 99.3% of the time (Fig 8: S over IO 0.7%). */
     public static final double PAPER_IO_OVER_S = 0.993;
-    /** Paper §2: mean IO probability 49% (IOI.md §1.1). */
+    /** Paper §2: mean IO probability 49%. */
     public static final double PAPER_IO_PROB = 0.49;
-    /** ARENA 3.0: "Average logit diff (IOI dataset): 2.8052" (mixed, N=25, seed 1; IOI.md §4). */
+    /** ARENA 3.0: "Average logit diff (IOI dataset): 2.8052" (mixed, N=25, seed 1; [A3] instructions page). */
     public static final double ARENA_LOGIT_DIFF = 2.8052;
-    /** ARENA 3.0: "Average logit diff (ABC dataset): -0.7699", against the IOI answers (IOI.md §4). */
+    /** ARENA 3.0: "Average logit diff (ABC dataset): -0.7699", against the IOI answers ([A3] instructions page). */
     public static final double ARENA_ABC_LOGIT_DIFF = -0.7699;
 
     /**
@@ -52,7 +52,7 @@ public final class Paper {
     public static final double[][] ARENA_FIRST_ROWS = {
         {2.4403, -2.4177}, {6.5408, 6.1583}, {3.3345, -1.7351}, {1.1972, -4.2358}, {3.0530, 0.1968}};
 
-    /** ARENA's exercise dataset (IOI.md §4): prompt type, N, seed, the ABC flip. */
+    /** ARENA's exercise dataset ([A3] instructions page): prompt type, N, seed, the ABC flip. */
     public static final String ARENA_PROMPT_TYPE = "mixed";
     public static final int ARENA_N = 25;
     public static final long ARENA_SEED = 1;

@@ -16,7 +16,11 @@ import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** Word indices (IOI.md §3.6), answer ids (§3.7), tokens (§3.8), slicing/copying, flips' structure, and bad input. */
+/**
+ * Word indices ([A3] {@code get_idx_dict}), answer ids ({@code io_tokenIDs}, {@code s_tokenIDs}), tokens
+ * ({@code toks}, {@code max_len}, {@code groups}), slicing/copying, flips' structure, and bad input
+ * (tags: docs/sources.md).
+ */
 class IOIDatasetTest {
 
     private static final String TEMPLATE_0 = "Then, [B] and [A] went to the [PLACE]. [B] gave a [OBJECT] to [A]";

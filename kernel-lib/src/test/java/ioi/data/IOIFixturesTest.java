@@ -11,7 +11,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Every fixture of {@code src/test/resources/ioi-fixtures} reproduced exactly: the templates after the
- * shuffle, every prompt, and for every flip its seed and prompts (IOI.md §3.4, §3.5, §3.9).
+ * shuffle, every prompt, and for every flip its seed and prompts ([A3] {@code ioi_dataset.py}:
+ * {@code IOIDataset.__init__}, {@code gen_prompt_uniform}, {@code gen_flipped_prompts}; docs/sources.md).
  */
 class IOIFixturesTest {
 

@@ -21,7 +21,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * {@code templates_by_prompt}, {@code toks}, all of {@code word_idx}, answer ids, {@code max_len},
  * {@code groups} (in CPython's set order), {@code tokenized_prompts} — for the prompt types, BOS on
  * and off, symmetric, {@code nb_templates}, custom template lists, the paper's names, chained ARENA
- * flips and the paper's tuple flips (IOI.md §3.4–3.10).
+ * flips and the paper's tuple flips ([A3] and [ET] {@code ioi_dataset.py}, docs/sources.md).
  */
 class IOIReferenceVectorsTest {
 

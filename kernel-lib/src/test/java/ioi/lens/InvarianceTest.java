@@ -8,7 +8,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * Identities that hold exactly in real arithmetic (TRANSFORMERLENS.md section 7), checked on the
+ * Identities that hold exactly in real arithmetic (docs/model.md "Parity with TransformerLens"), checked on the
  * tiny random GPT-2 in fp32. Tolerance 1e-4 absolute + 1e-4 relative unless stated.
  */
 class InvarianceTest {
