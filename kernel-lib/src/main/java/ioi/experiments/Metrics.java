@@ -114,14 +114,24 @@ public final class Metrics {
      */
     public static double score(PatchingMetric metric, NDArray logits) {
         try (NDScope scope = new NDScope()) {
-            NDArray at = atPositions(logits, metric.positions()); // [batch, d_vocab]
-            long[][] tokens = metric.tokens();
-            if (tokens != null) {
-                NDArray idx = at.getManager().create(tokens); // [batch, t]
-                at = at.gather(idx, 1); // [batch, t]
-            }
-            return metric.score(at.expandDims(0)).toType(DataType.FLOAT64, false).getDouble(0);
+            return scoreArray(metric, logits).toType(DataType.FLOAT64, false).getDouble(0);
         }
+    }
+
+    /**
+     * {@link #score} as an array, [1], through differentiable ops only (position rows, then a gather
+     * of the metric's columns): what a backward pass starts from ({@link AttributionPatching}).
+     *
+     * @param logits [batch, pos, d_vocab]
+     */
+    static NDArray scoreArray(PatchingMetric metric, NDArray logits) {
+        NDArray at = atPositions(logits, metric.positions()); // [batch, d_vocab]
+        long[][] tokens = metric.tokens();
+        if (tokens != null) {
+            NDArray idx = at.getManager().create(tokens); // [batch, t]
+            at = at.gather(idx, 1); // [batch, t]
+        }
+        return metric.score(at.expandDims(0)); // [1]
     }
 
     /** (mean logit diff - offset) / divisor, reading columns {io, s} per prompt. */
