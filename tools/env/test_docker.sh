@@ -6,7 +6,9 @@
 #      tests' checkpoint (kernel-lib/src/test/resources/ioi-gpt2 + the bundled GPT-2 tokenizer.json,
 #      mounted read-only, as tools/env/test_notebooks.sh assembles it);
 #   2. the default command, JupyterLab, answers on the published port only with its token (403 without
-#      it or with a wrong one, 200 with the token it prints), and offers the ioi-java kernel.
+#      it or with a wrong one, 200 with the token it prints), and offers the ioi-java kernel;
+#   3. the entrypoint names an NVIDIA driver older than 570 and runs the notebooks on the CPU
+#      (simulated: a fake nvidia-smi and cu128 directory are mounted; no GPU is needed).
 # It prints the image's size. The base image: Docker Hub is not needed, it is made from Debian's
 # packages (debootstrap --variant=minbase bookworm DIR; tar -C DIR -c . | docker import - NAME), the
 # rootfs tarball cached in ~/.cache/ioi/docker/ (XDG_CACHE_HOME) per suite and architecture.
@@ -46,7 +48,7 @@ case "$MODE" in
   *) die "IOI_TEST_DOCKER='$MODE': use auto, 1 or 0" ;;
 esac
 # Not possible here: skipped in auto mode, an error when required.
-cannot() { [[ "$MODE" == auto ]] && skip "$1; IOI_TEST_DOCKER=1 to require it"; die "$1"; }
+cannot() { [[ "$MODE" == auto ]] && skip "$1; IOI_TEST_DOCKER=1 requires it, and as root installs Debian's docker.io"; die "$1"; }
 
 apt_install() {
   log "installing Debian's $* (apt-get) ..."
@@ -68,7 +70,7 @@ containers=()
 images_before=""; snapshot=""
 cleanup() {
   local rc=$?
-  for c in ${containers[@]+"${containers[@]}"}; do docker rm -f "$c" >/dev/null 2>&1 || true; done
+  for c in ${containers[@]+"${containers[@]}"}; do docker rm -f -v "$c" >/dev/null 2>&1 || true; done
   if [[ -n "$snapshot" && "${IOI_TEST_DOCKER_KEEP:-0}" != 1 ]]; then
     # Exactly the images that appeared during this test (the image, the build stage's layers, the
     # base); never forced. A parent goes only after its children, and layers made in the same second
@@ -187,7 +189,7 @@ else
   tail -n 20 "$OUT/smoke.log" >&2
   fail "non-root user, writable home and ./ioi run of the smoke notebook inside the container (target/docker/smoke.log)"
 fi
-docker rm -f "$name" >/dev/null 2>&1 || true
+docker rm -f -v "$name" >/dev/null 2>&1 || true
 
 # ---------------------------------------------------------------- 2. JupyterLab needs its token
 name="ioi-test-lab-$ID"; containers+=("$name")
@@ -225,7 +227,25 @@ else
   [[ "$default" == ioi-java ]] && ok "JupyterLab's default kernel is ioi-java (IOI (Java))" \
     || fail "JupyterLab's kernelspecs: default '$default' (want ioi-java)"
 fi
-docker rm -f "$name" >/dev/null 2>&1 || true
+docker rm -f -v "$name" >/dev/null 2>&1 || true
+
+# ---------------------------------------------------------------- 3. the driver check (simulated)
+# No GPU here: an nvidia-smi that reports driver 535 and an (empty) cu128 libtorch directory are
+# mounted, as a CUDA=true image on an old driver would have them; the entrypoint must name the driver
+# and put the notebooks on the CPU.
+fake="$OUT/fake-gpu"
+rm -rf "$fake"; mkdir -p "$fake/cu128"
+printf '#!/bin/sh\necho 535.183.01\n' > "$fake/nvidia-smi"; : > "$fake/cu128/libtorch.so"
+chmod -R a+rX "$fake"; chmod a+x "$fake/nvidia-smi"
+name="ioi-test-driver-$ID"; containers+=("$name")
+driver_out="$(docker run --name "$name" --network none -v "$fake/nvidia-smi:/usr/local/bin/nvidia-smi:ro" \
+  -v "$fake/cu128:/opt/djl/pytorch/2.7.1-cu128-linux-x86_64:ro" "$IMAGE" bash -c 'echo "IOI_DEVICE=$IOI_DEVICE"' 2>&1 || true)"
+if grep -q "NVIDIA driver is 535.183.01.*needs 570 or newer" <<<"$driver_out" && grep -qx "IOI_DEVICE=cpu" <<<"$driver_out"; then
+  ok "an NVIDIA driver older than 570 (simulated 535) is named at start and the notebooks go to the CPU"
+else
+  fail "driver check: want the 535 < 570 message and IOI_DEVICE=cpu, got: $(tr '\n' ' ' <<<"$driver_out" | cut -c1-300)"
+fi
+docker rm -f -v "$name" >/dev/null 2>&1 || true
 
 log "image $IMAGE: $size; build $build_s s; whole test $((SECONDS - started)) s"
 echo "docker: $passed passed, $failed failed (image $size, $((SECONDS - started)) s)"
