@@ -174,7 +174,8 @@ class EnvironmentFilesTest {
     void dockerfileUsesTheSameSetUpScript() throws IOException {
         String dockerfile = Files.readString(ROOT.resolve("Dockerfile"));
         assertTrue(dockerfile.contains("tools/env/setup.sh"), "the Dockerfile must run tools/env/setup.sh");
-        assertTrue(dockerfile.contains("FROM nvidia/cuda:12.8"), "DJL 0.36's GPU build needs CUDA 12.8");
+        assertTrue(dockerfile.contains("ARG BASE=nvidia/cuda:12.8"), "DJL 0.36's GPU build needs CUDA 12.8 (the default base)");
+        assertTrue(dockerfile.contains("FROM ${BASE}"), "the runtime stage must be built on the BASE argument");
     }
 
     @Test
