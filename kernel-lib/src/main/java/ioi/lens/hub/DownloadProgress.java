@@ -21,6 +21,15 @@ public interface DownloadProgress {
     /** The current file is complete and verified. */
     void done(String file);
 
+    /**
+     * The download of {@code file} broke off (a cut connection, or no byte for the stall timeout) and
+     * is about to resume from {@code keptBytes}; {@link #start} follows. The downloader also logs a
+     * warning, so the default does nothing.
+     *
+     * @param reason what happened, e.g. {@code StallException: no data for 30 s at byte 1000000 ...}
+     */
+    default void retry(String file, long keptBytes, String reason) {}
+
     /** Reports nothing. */
     DownloadProgress NONE = new DownloadProgress() {
         @Override

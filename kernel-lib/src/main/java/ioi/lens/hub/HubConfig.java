@@ -1,6 +1,7 @@
 package ioi.lens.hub;
 
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
@@ -16,9 +17,16 @@ import java.util.Objects;
  *     else {@code $HF_HOME/hub}, else {@code ~/.cache/huggingface/hub})
  * @param offline never use the network, only the cache ({@code HF_HUB_OFFLINE=1/true/yes/on})
  * @param token access token sent as {@code Authorization: Bearer}, or {@code null} ({@code HF_TOKEN})
+ * @param proxies the proxies of {@code HTTPS_PROXY}, {@code NO_PROXY} and their kin ({@link EnvProxySelector});
+ *     {@link EnvProxySelector#NONE} leaves it to the JVM's default selector
+ * @param stallTimeout a download that receives no byte for this long is aborted and resumed with
+ *     {@code Range} ({@code IOI_DOWNLOAD_STALL_SECONDS}, else {@code HF_HUB_DOWNLOAD_TIMEOUT}, default
+ *     {@value #DEFAULT_STALL_SECONDS} s); also the longest wait for the headers of an answer
  */
-public record HubConfig(String endpoint, Path cacheDir, boolean offline, String token) {
+public record HubConfig(String endpoint, Path cacheDir, boolean offline, String token, EnvProxySelector proxies,
+        Duration stallTimeout) {
     public static final String DEFAULT_ENDPOINT = "https://huggingface.co";
+    public static final long DEFAULT_STALL_SECONDS = 30;
 
     public HubConfig {
         Objects.requireNonNull(cacheDir, "cacheDir");
@@ -27,9 +35,22 @@ public record HubConfig(String endpoint, Path cacheDir, boolean offline, String 
             endpoint = endpoint.substring(0, endpoint.length() - 1);
         }
         token = token == null || token.isBlank() ? null : token.strip();
+        proxies = proxies == null ? EnvProxySelector.NONE : proxies;
+        stallTimeout = stallTimeout == null ? Duration.ofSeconds(DEFAULT_STALL_SECONDS) : stallTimeout;
+        if (stallTimeout.isNegative() || stallTimeout.isZero()) {
+            throw new IllegalArgumentException("stallTimeout must be positive, got " + stallTimeout);
+        }
     }
 
-    /** Reads {@code HF_ENDPOINT}, {@code HF_HUB_CACHE}, {@code HF_HOME}, {@code HF_HUB_OFFLINE}, {@code HF_TOKEN}. */
+    /** No proxy from the environment, the default stall timeout: what tests construct. */
+    public HubConfig(String endpoint, Path cacheDir, boolean offline, String token) {
+        this(endpoint, cacheDir, offline, token, EnvProxySelector.NONE, null);
+    }
+
+    /**
+     * Reads {@code HF_ENDPOINT}, {@code HF_HUB_CACHE}, {@code HF_HOME}, {@code HF_HUB_OFFLINE}, {@code HF_TOKEN},
+     * the proxy variables ({@link EnvProxySelector}) and {@code IOI_DOWNLOAD_STALL_SECONDS}.
+     */
     public static HubConfig fromEnvironment() {
         return fromEnvironment(System.getenv());
     }
@@ -56,24 +77,63 @@ public record HubConfig(String endpoint, Path cacheDir, boolean offline, String 
         }
         String offline = env.getOrDefault("HF_HUB_OFFLINE", "").strip().toLowerCase(Locale.ROOT);
         boolean isOffline = offline.equals("1") || offline.equals("true") || offline.equals("yes") || offline.equals("on");
-        return new HubConfig(env.get("HF_ENDPOINT"), Path.of(cache), isOffline, env.get("HF_TOKEN"));
+        return new HubConfig(env.get("HF_ENDPOINT"), Path.of(cache), isOffline, env.get("HF_TOKEN"),
+                EnvProxySelector.fromEnvironment(env), stallTimeout(env));
+    }
+
+    /**
+     * {@code IOI_DOWNLOAD_STALL_SECONDS}, else {@code HF_HUB_DOWNLOAD_TIMEOUT} (huggingface_hub's read
+     * timeout), else the default; seconds, fractions allowed.
+     *
+     * @throws IllegalArgumentException for a value that is not a positive number, naming it
+     */
+    static Duration stallTimeout(Map<String, String> env) {
+        for (String name : new String[] {"IOI_DOWNLOAD_STALL_SECONDS", "HF_HUB_DOWNLOAD_TIMEOUT"}) {
+            String v = env.get(name);
+            if (v == null || v.isBlank()) {
+                continue;
+            }
+            double seconds;
+            try {
+                seconds = Double.parseDouble(v.strip());
+            } catch (NumberFormatException e) {
+                seconds = Double.NaN;
+            }
+            if (!(seconds > 0) || seconds > 86_400) {
+                throw new IllegalArgumentException(name + "='" + v + "' is not a number of seconds: expected a positive"
+                        + " number up to 86400 (default " + DEFAULT_STALL_SECONDS + "), e.g. " + name + "=60");
+            }
+            return Duration.ofMillis(Math.max(1, Math.round(seconds * 1000)));
+        }
+        return Duration.ofSeconds(DEFAULT_STALL_SECONDS);
     }
 
     /** Same configuration with another cache directory. */
     public HubConfig withCacheDir(Path dir) {
-        return new HubConfig(endpoint, dir, offline, token);
+        return new HubConfig(endpoint, dir, offline, token, proxies, stallTimeout);
     }
 
     /** Same configuration with offline mode switched on or off. */
     public HubConfig withOffline(boolean off) {
-        return new HubConfig(endpoint, cacheDir, off, token);
+        return new HubConfig(endpoint, cacheDir, off, token, proxies, stallTimeout);
     }
 
-    /** Never prints the token. */
+    /** Same configuration with other proxies. */
+    public HubConfig withProxies(EnvProxySelector selector) {
+        return new HubConfig(endpoint, cacheDir, offline, token, selector, stallTimeout);
+    }
+
+    /** Same configuration with another stall timeout. */
+    public HubConfig withStallTimeout(Duration timeout) {
+        return new HubConfig(endpoint, cacheDir, offline, token, proxies, timeout);
+    }
+
+    /** Never prints the token or a proxy password. */
     @Override
     public String toString() {
         return "HubConfig[endpoint=" + endpoint + ", cacheDir=" + cacheDir + ", offline=" + offline
-                + ", token=" + (token == null ? "none" : "***") + "]";
+                + ", token=" + (token == null ? "none" : "***") + ", proxies=" + proxies + ", stallTimeout="
+                + stallTimeout + "]";
     }
 
     /**

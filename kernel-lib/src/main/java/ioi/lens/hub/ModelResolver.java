@@ -75,7 +75,7 @@ public final class ModelResolver {
                 throw new CheckpointException("Directory " + local + " has no " + String.join(", ", missing)
                         + " (expected " + String.join(", ", files) + "; found " + listing(local) + "). A Hugging Face"
                         + " GPT-2 directory must hold config.json, model.safetensors and tokenizer.json, e.g. as written by"
-                        + " save_pretrained() or huggingface-cli download " + GPT2_REPO + ".");
+                        + " save_pretrained() or by `" + hfDownload(GPT2_REPO, GPT2_FILES) + " --local-dir " + local + "`.");
             }
             return local;
         }
@@ -95,15 +95,24 @@ public final class ModelResolver {
         if (config.offline()) {
             throw notCached(nameOrPath, repo, files, missing, cache, folders, true, "offline mode is on (HF_HUB_OFFLINE)", null);
         }
-        HubDownloader hub = new HubDownloader(config);
+        HubDownloader hub;
+        try {
+            hub = new HubDownloader(config);
+        } catch (CheckpointException e) {
+            throw notCached(nameOrPath, repo, files, missing, cache, folders, false, e.getMessage(), e);
+        }
         List<HubDownloader.Metadata> metas = new ArrayList<>();
         try {
             for (String file : files) {
                 metas.add(hub.head(repo, file));
             }
         } catch (IOException e) {
+            String described = HubDownloader.describe(e);
+            String refused = described.contains("authentication attempts")
+                    ? "; the proxy refused the user and password written in the proxy variable" : "";
             throw notCached(nameOrPath, repo, files, missing, cache, folders, false,
-                    "the Hub at " + config.endpoint() + " could not be reached (" + HubDownloader.describe(e) + ")", e);
+                    "the Hub at " + config.endpoint() + " could not be reached " + hub.route() + " (" + described
+                    + refused + "; a proxy is read from HTTPS_PROXY and NO_PROXY)", e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new CheckpointException("Interrupted while asking " + config.endpoint() + " about " + repo, e);
@@ -202,17 +211,29 @@ public final class ModelResolver {
         }
     }
 
+    /**
+     * What to do when files are neither cached nor downloadable: run online once; fill the cache with
+     * Python's current CLI ({@code hf download}, from {@code pip install huggingface_hub}; the older
+     * {@code huggingface-cli} is gone from recent releases); or point the notebooks ({@code IOI_MODEL})
+     * or {@code ./ioi} ({@code --model DIR}) at a directory holding the files.
+     */
     private static CheckpointException notCached(String name, String repo, List<String> files, List<String> missing,
             Path cache, List<Path> folders, boolean offline, String reason, Exception cause) {
         String looked = folders.stream().map(f -> f.getFileName().toString()).collect(Collectors.joining(" and "));
         String message = "Missing " + String.join(", ", missing) + " of " + repo + " in the Hugging Face cache " + cache
                 + " (looked in " + looked + " via refs/main), and " + reason + ". To provide them: (1) run once with"
-                + " network access" + (offline ? " and HF_HUB_OFFLINE unset" : "")
-                + " to download them into that cache; (2) copy a Hugging Face GPT-2 directory (config.json,"
-                + " model.safetensors, tokenizer.json) to this machine and pass its path instead of '" + name
-                + "'; or (3) set HF_HUB_CACHE to a cache filled by Python: huggingface-cli download " + repo + " "
-                + String.join(" ", files);
+                + " network access" + (offline ? " and HF_HUB_OFFLINE unset" : "") + " to download them into that"
+                + " cache (behind a proxy set HTTPS_PROXY=http://host:port); (2) on a machine with network, fill the cache"
+                + " with Python's huggingface_hub: `" + hfDownload(repo, files) + "` (then copy ~/.cache/huggingface/hub"
+                + " here, or set HF_HUB_CACHE to that cache); or (3) copy a directory holding " + String.join(", ", files)
+                + " (e.g. from `" + hfDownload(repo, files) + " --local-dir DIR`) to this machine and load it instead of '"
+                + name + "': IOI_MODEL=DIR for the notebooks, --model DIR for ./ioi, fromPretrained(\"DIR\") in code.";
         return new CheckpointException(message, cause);
+    }
+
+    /** The command of huggingface_hub's current CLI that downloads {@code files} of {@code repo}. */
+    static String hfDownload(String repo, List<String> files) {
+        return "hf download " + repo + " " + String.join(" ", files);
     }
 
     private static List<Path> cacheFolders(Path cache, String repo) {

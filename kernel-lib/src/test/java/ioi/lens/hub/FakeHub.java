@@ -3,6 +3,8 @@ package ioi.lens.hub;
 import com.sun.net.httpserver.Headers;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import com.sun.net.httpserver.HttpsConfigurator;
+import com.sun.net.httpserver.HttpsServer;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetAddress;
@@ -16,13 +18,16 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import javax.net.ssl.SSLContext;
 
 /**
  * A stand-in for the Hugging Face Hub on 127.0.0.1 for tests. Serves
@@ -31,11 +36,12 @@ import java.util.stream.Stream;
  * regular files; for LFS files a 302 to {@code /cdn/{sha256}} on this server carrying
  * {@code X-Linked-Etag} (quoted SHA-256) and {@code X-Linked-Size}, like the real Hub's redirect to its
  * CDN. Content supports {@code Range: bytes=N-}. Every request is recorded, and faults can be injected:
- * cut the next GETs after some bytes, ignore Range headers, or claim a wrong SHA-256.
+ * cut the next GETs after some bytes, stall them (stop sending, connection kept open), ignore Range
+ * headers, or claim a wrong SHA-256. Optionally served over TLS ({@link #startTls}).
  */
 public final class FakeHub implements AutoCloseable {
-    /** One request as the server saw it; {@code range} and {@code authorization} are null if absent. */
-    public record Request(String method, String path, String range, String authorization) {}
+    /** One request as the server saw it; {@code range}, {@code authorization} and {@code proxyAuthorization} are null if absent. */
+    public record Request(String method, String path, String range, String authorization, String proxyAuthorization) {}
 
     private record Entry(byte[] content, String etag, boolean lfs, String cdnKey) {}
 
@@ -49,10 +55,21 @@ public final class FakeHub implements AutoCloseable {
     private final List<Request> requests = new CopyOnWriteArrayList<>();
     private final AtomicInteger cutsLeft = new AtomicInteger();
     private volatile long cutAfter;
+    private final AtomicInteger stallsLeft = new AtomicInteger();
+    private volatile long stallAfter;
+    private volatile long stallMillis;
+    private final CountDownLatch closed = new CountDownLatch(1);
     private volatile boolean ignoreRange;
 
-    private FakeHub() throws IOException {
-        server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+    private FakeHub(SSLContext tls) throws IOException {
+        InetSocketAddress loopback = new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
+        if (tls == null) {
+            server = HttpServer.create(loopback, 0);
+        } else {
+            HttpsServer https = HttpsServer.create(loopback, 0);
+            https.setHttpsConfigurator(new HttpsConfigurator(tls));
+            server = https;
+        }
         executor = Executors.newFixedThreadPool(4, r -> {
             Thread t = new Thread(r, "fake-hub");
             t.setDaemon(true);
@@ -65,12 +82,23 @@ public final class FakeHub implements AutoCloseable {
 
     /** Starts a server on a free loopback port. */
     public static FakeHub start() throws IOException {
-        return new FakeHub();
+        return new FakeHub(null);
     }
 
-    /** {@code http://127.0.0.1:{port}}, to use as {@link HubConfig#endpoint()}. */
+    /** Starts a server speaking HTTPS with the key of {@code tls} ({@link TestTls}). */
+    public static FakeHub startTls(SSLContext tls) throws IOException {
+        return new FakeHub(tls);
+    }
+
+    /** {@code http://127.0.0.1:{port}} (or {@code https://}), to use as {@link HubConfig#endpoint()}. */
     public String endpoint() {
-        return "http://" + server.getAddress().getAddress().getHostAddress() + ":" + server.getAddress().getPort();
+        return (server instanceof HttpsServer ? "https://" : "http://")
+                + server.getAddress().getAddress().getHostAddress() + ":" + server.getAddress().getPort();
+    }
+
+    /** The port the server listens on. */
+    public int port() {
+        return server.getAddress().getPort();
     }
 
     /** The commit every file of {@code repo} reports: a fixed 40-hex string derived from the repo id. */
@@ -122,6 +150,16 @@ public final class FakeHub implements AutoCloseable {
         cutsLeft.set(times);
     }
 
+    /**
+     * The next {@code times} GETs that carry content send {@code afterBytes} bytes, then nothing for
+     * {@code millis} with the connection open (the stalled read of a flaky network), then drop it.
+     */
+    public void stallNextGets(int times, long afterBytes, long millis) {
+        stallAfter = afterBytes;
+        stallMillis = millis;
+        stallsLeft.set(times);
+    }
+
     /** When true, Range headers are ignored and content is sent whole with 200. */
     public void ignoreRange(boolean ignore) {
         ignoreRange = ignore;
@@ -139,6 +177,7 @@ public final class FakeHub implements AutoCloseable {
 
     @Override
     public void close() {
+        closed.countDown(); // ends stalls in progress
         server.stop(0);
         executor.shutdownNow();
     }
@@ -147,7 +186,8 @@ public final class FakeHub implements AutoCloseable {
         try (ex) {
             String path = ex.getRequestURI().getPath();
             Headers in = ex.getRequestHeaders();
-            requests.add(new Request(ex.getRequestMethod(), path, in.getFirst("Range"), in.getFirst("Authorization")));
+            requests.add(new Request(ex.getRequestMethod(), path, in.getFirst("Range"), in.getFirst("Authorization"),
+                    in.getFirst("Proxy-Authorization")));
             if (path.startsWith("/cdn/")) {
                 byte[] content = cdn.get(path.substring("/cdn/".length()));
                 if (content == null) {
@@ -210,6 +250,16 @@ public final class FakeHub implements AutoCloseable {
         }
         ex.sendResponseHeaders(status, length == 0 ? -1 : length);
         OutputStream body = ex.getResponseBody();
+        if (stallsLeft.getAndUpdate(c -> Math.max(0, c - 1)) > 0) {
+            body.write(content, from, (int) Math.min(stallAfter, length));
+            body.flush();
+            try {
+                closed.await(stallMillis, TimeUnit.MILLISECONDS); // silent, connection open
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            throw new IOException("stalled on purpose"); // then drop the connection
+        }
         if (cutsLeft.getAndUpdate(c -> Math.max(0, c - 1)) > 0) {
             body.write(content, from, (int) Math.min(cutAfter, length));
             body.flush();

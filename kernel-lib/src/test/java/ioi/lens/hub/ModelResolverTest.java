@@ -176,6 +176,70 @@ class ModelResolverTest {
         assertEquals(List.of(), names(folder().resolve("blobs")).stream().filter(n -> n.endsWith(".incomplete")).toList());
     }
 
+    /**
+     * The server sends a third of the weights, then nothing with the connection open (for 20 s, far
+     * longer than the 0.5 s stall timeout): the read is abandoned, retried with Range from where it
+     * stopped, the retry is reported and logged, and the file is byte-identical.
+     */
+    @Test
+    void stalledReadIsAbandonedAndResumedWithRange() throws IOException {
+        long stallAt = WEIGHTS.length / 3;
+        serveGpt2().stallNextGets(1, stallAt, 20_000);
+        List<String> retries = new ArrayList<>();
+        DownloadProgress recorder = new DownloadProgress() {
+            @Override
+            public void start(String file, long totalBytes, long alreadyHave) {}
+
+            @Override
+            public void advance(long bytes) {}
+
+            @Override
+            public void done(String file) {}
+
+            @Override
+            public void retry(String file, long keptBytes, String reason) {
+                retries.add(file + " at " + keptBytes + ": " + reason);
+            }
+        };
+        java.io.PrintStream err = System.err;
+        java.io.ByteArrayOutputStream log = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(log, true, StandardCharsets.UTF_8));
+        long t0 = System.nanoTime();
+        Path dir;
+        try {
+            dir = ModelResolver.resolve(REPO, List.of("model.safetensors", "config.json", "tokenizer.json"), recorder,
+                    online().withStallTimeout(java.time.Duration.ofMillis(500)));
+        } finally {
+            System.setErr(err);
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        System.out.printf("stalled download finished in %.1f s; retries %s%n", seconds, retries);
+        assertGpt2Files(dir);
+        assertTrue(seconds < 10, "the stall must be cut after 0.5 s, not waited out (20 s); took " + seconds + " s");
+        List<FakeHub.Request> cdnGets = hub.gets("/cdn/");
+        assertEquals(2, cdnGets.size(), "one stalled GET and one resumed GET: " + cdnGets);
+        assertNull(cdnGets.get(0).range());
+        assertEquals("bytes=" + stallAt + "-", cdnGets.get(1).range(), "resumed exactly where the bytes stopped");
+        assertEquals(1, retries.size(), retries.toString());
+        assertTrue(retries.get(0).startsWith("model.safetensors at " + stallAt + ": StallException: no data for 0.5 s"),
+                retries.toString());
+        String logged = log.toString(StandardCharsets.UTF_8);
+        assertTrue(logged.contains("WARN") && logged.contains("Download of model.safetensors interrupted at " + stallAt
+                + " bytes (StallException: no data for 0.5 s"), "the retry must be logged; stderr was: " + logged);
+    }
+
+    @Test
+    void badStallSecondsNameTheVariable() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> HubConfig.fromEnvironment(java.util.Map.of("IOI_DOWNLOAD_STALL_SECONDS", "soon")));
+        assertTrue(e.getMessage().contains("IOI_DOWNLOAD_STALL_SECONDS='soon'"), e.getMessage());
+        assertEquals(java.time.Duration.ofSeconds(45),
+                HubConfig.fromEnvironment(java.util.Map.of("IOI_DOWNLOAD_STALL_SECONDS", "45")).stallTimeout());
+        assertEquals(java.time.Duration.ofMillis(2500),
+                HubConfig.fromEnvironment(java.util.Map.of("HF_HUB_DOWNLOAD_TIMEOUT", "2.5")).stallTimeout());
+        assertEquals(java.time.Duration.ofSeconds(HubConfig.DEFAULT_STALL_SECONDS), HubConfig.fromEnvironment(java.util.Map.of()).stallTimeout());
+    }
+
     @Test
     void incompleteBlobFromEarlierRunIsResumed() throws IOException {
         serveGpt2();
@@ -218,9 +282,11 @@ class ModelResolverTest {
         CheckpointException e = assertThrows(CheckpointException.class,
                 () -> ModelResolver.resolve("gpt2", FILES, DownloadProgress.NONE, online().withOffline(true)));
         for (String expected : List.of("config.json", "model.safetensors", "tokenizer.json", "HF_HUB_OFFLINE",
-                cache.toString(), "huggingface-cli download openai-community/gpt2")) {
+                cache.toString(), "hf download openai-community/gpt2 config.json model.safetensors tokenizer.json",
+                "IOI_MODEL=DIR", "--model DIR")) {
             assertTrue(e.getMessage().contains(expected), "missing '" + expected + "' in: " + e.getMessage());
         }
+        assertFalse(e.getMessage().contains("huggingface-cli"), "huggingface_hub has no huggingface-cli any more: " + e.getMessage());
         assertEquals(List.of(), hub.requests());
     }
 
@@ -234,7 +300,8 @@ class ModelResolverTest {
         CheckpointException e = assertThrows(CheckpointException.class,
                 () -> ModelResolver.resolve("gpt2", FILES, DownloadProgress.NONE, config));
         for (String expected : List.of("model.safetensors", "could not be reached", cache.toString(),
-                "HF_HUB_CACHE", "huggingface-cli download openai-community/gpt2")) {
+                "HF_HUB_CACHE", "hf download openai-community/gpt2 config.json model.safetensors tokenizer.json",
+                "IOI_MODEL=DIR", "--model DIR", "directly", "HTTPS_PROXY")) {
             assertTrue(e.getMessage().contains(expected), "missing '" + expected + "' in: " + e.getMessage());
         }
     }
