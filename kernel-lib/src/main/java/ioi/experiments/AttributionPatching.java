@@ -39,8 +39,12 @@ import java.util.regex.Pattern;
  */
 public final class AttributionPatching implements AutoCloseable {
 
-    /** The hook points every grid reads: resid_pre and each head's q, k, v and z. */
-    private static final Pattern HOOKS = Pattern.compile("blocks\\.\\d+\\.(hook_resid_pre|attn\\.hook_[qkvz])");
+    /**
+     * The hook points the grids read: resid_pre and each head's q, k, v and z; and the final
+     * LayerNorm's output, on which a logit-difference metric depends linearly ({@link #byPosition}).
+     */
+    private static final Pattern HOOKS =
+            Pattern.compile("blocks\\.\\d+\\.(hook_resid_pre|attn\\.hook_[qkvz])|ln_final\\.hook_normalized");
 
     private final HookedTransformer model;
     private final GradientRun base;
@@ -134,6 +138,29 @@ public final class AttributionPatching implements AutoCloseable {
     }
 
     /**
+     * One hook point by position: the estimate for patching {@code hookName} at each position (every
+     * other axis of the activation patched too), [pos]. For {@code ln_final.hook_normalized} and a
+     * logit-difference metric the estimate is exact: the logits are linear in it.
+     */
+    public PatchingResult byPosition(String hookName) {
+        if (!HOOKS.matcher(hookName).matches()) {
+            throw new IllegalArgumentException("attribution patching recorded no gradient at '" + hookName
+                    + "': it records blocks.L.hook_resid_pre, blocks.L.attn.hook_q/k/v/z and ln_final.hook_normalized");
+        }
+        NDManager out = model.resultManager().newSubManager();
+        try (NDScope scope = new NDScope()) {
+            NDArray prod = source.get(hookName).sub(base.activations().get(hookName)).mul(base.gradient(hookName)); // activation's shape
+            int[] axes = java.util.stream.IntStream.range(0, prod.getShape().dimension()).filter(a -> a != 1).toArray();
+            NDArray grid = prod.sum(axes).add(base.metric()); // [pos]
+            return new PatchingResult("Attribution patching: " + hookName + " by position",
+                    keep(grid, out), List.of("pos"), base.metric(), out);
+        } catch (RuntimeException e) {
+            out.close();
+            throw e;
+        }
+    }
+
+    /**
      * One row per layer: (source − base) · gradient of {@code act}, summed over {@code sumAxes}
      * (the prompts and the patched slice), plus the baseline.
      */
@@ -147,12 +174,18 @@ public final class AttributionPatching implements AutoCloseable {
                 rows.add(diff.mul(base.gradient(name)).sum(sumAxes)); // [pos] | [head_index] | [pos, head_index]
             }
             NDArray grid = NDArrays.stack(new NDList(rows)).add(base.metric()); // [n_layers, ...]
-            NDArray kept = out.create(grid.toFloatArray(), grid.getShape());
-            return new PatchingResult(title, kept, axes, base.metric(), out);
+            return new PatchingResult(title, keep(grid, out), axes, base.metric(), out);
         } catch (RuntimeException e) {
             out.close();
             throw e;
         }
+    }
+
+    /** A copy of {@code grid} owned by {@code out}, outliving the scope it was computed in. */
+    private static NDArray keep(NDArray grid, NDManager out) {
+        NDArray kept = out.create(grid.toFloatArray(), grid.getShape());
+        NDScope.unregister(kept);
+        return kept;
     }
 
     // ---------------------------------------------------------------- against the exact grid
