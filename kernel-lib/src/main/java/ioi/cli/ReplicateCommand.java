@@ -8,6 +8,7 @@ import ioi.data.IOIDataset;
 import ioi.display.ProgressBar;
 import ioi.display.Tables;
 import ioi.experiments.Adversarial;
+import ioi.experiments.AttributionPatching;
 import ioi.experiments.Circuit;
 import ioi.experiments.CircuitEvaluation;
 import ioi.experiments.CopyingScores;
@@ -146,6 +147,22 @@ final class ReplicateCommand implements Callable<Integer> {
             TopHeadAblation top = TopHeadAblation.run(ablation);   // ARENA's 9.9 experiment: for 05 and 06
             backup(m, batch, ablation, top);
             circuit(ablation, top);
+        }
+        progress("beyond the paper: attribution patching of every head's output");
+        // The estimated change of the mean logit difference when one head's z is patched at every
+        // position from the ABC run into the IOI run: Σ (z_ABC − z_IOI) · ∂LD/∂z at the IOI run.
+        try (AttributionPatching ap = AttributionPatching.ioiNoising(m, batch, Metrics.logitDiffMetric(batch));
+             PatchingResult r = ap.headOutAllPos()) {
+            float[][] delta = grid(r);
+            for (float[] row : delta) {
+                for (int h = 0; h < row.length; h++) {
+                    row[h] -= (float) ap.baseline();
+                }
+            }
+            json.put("attribution_patching", Map.of("head_out", delta, "logit_diff", ap.baseline(),
+                    "definition", "estimated change of the mean logit difference (IO - S at END) when head L.H's z is "
+                            + "patched at every position from the ABC run into the IOI run: sum over prompts, positions "
+                            + "and d_head of (z_ABC - z_IOI) * dLD/dz at the IOI run; [layer][head]"));
         }
         progress("07 adversarial examples (N = 100)");
         IOIDataset ioi100 = IOIDataset.builder(m.tokenizer()).promptType(Paper.ARENA_PROMPT_TYPE).n(100)

@@ -44,7 +44,7 @@ class ReplicateCommandTest {
         JsonObject j = JsonParser.parseString(Files.readString(out.resolve("replication.json"))).getAsJsonObject();
         for (String key : List.of("meta", "logit_diff", "writing_direction", "copying_scores", "head_validation",
                 "minimal_circuit", "path_patching", "signals", "backup_name_movers", "faithfulness", "completeness",
-                "minimality", "adversarial")) {
+                "minimality", "adversarial", "attribution_patching")) {
             assertTrue(j.has(key), "replication.json has " + key + "; keys: " + j.keySet());
         }
         JsonObject ld = j.getAsJsonObject("logit_diff");
@@ -79,6 +79,13 @@ class ReplicateCommandTest {
             try (Metrics.Performance perf = Metrics.performance(m, batch)) {
                 assertEquals(perf.meanLogitDiff(), ld.get("ioi").getAsDouble(), 1e-6, "logit_diff.ioi");
                 assertEquals(perf.meanAbcLogitDiff(), ld.get("abc").getAsDouble(), 1e-6, "logit_diff.abc");
+            }
+            try (var ap = ioi.experiments.AttributionPatching.ioiNoising(m, batch, Metrics.logitDiffMetric(batch));
+                    var r = ap.headOutAllPos()) {
+                JsonArray head = j.getAsJsonObject("attribution_patching").getAsJsonArray("head_out");
+                assertGrid(head, "attribution_patching.head_out");
+                assertEquals(r.get(9, 9) - ap.baseline(), head.get(9).getAsJsonArray().get(9).getAsDouble(), 1e-5,
+                        "attribution_patching.head_out[9][9]: the estimated change for head 9.9 (tolerance 1e-5)");
             }
             try (CopyingScores.Result c = CopyingScores.compute(m)) {
                 assertEquals(c.averageArena(CopyingScores.Sign.POSITIVE), cs.get("average_positive").getAsDouble(), 1e-6);
