@@ -7,6 +7,7 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import ioi.data.IOIDataset;
+import ioi.experiments.AttributionPatching;
 import ioi.experiments.CopyingScores;
 import ioi.experiments.IoiBatch;
 import ioi.experiments.Metrics;
@@ -80,7 +81,7 @@ class ReplicateCommandTest {
                 assertEquals(perf.meanLogitDiff(), ld.get("ioi").getAsDouble(), 1e-6, "logit_diff.ioi");
                 assertEquals(perf.meanAbcLogitDiff(), ld.get("abc").getAsDouble(), 1e-6, "logit_diff.abc");
             }
-            try (var ap = ioi.experiments.AttributionPatching.ioiNoising(m, batch, Metrics.logitDiffMetric(batch));
+            try (var ap = AttributionPatching.ioiNoising(m, batch, Metrics.logitDiffMetric(batch));
                     var r = ap.headOutAllPos()) {
                 JsonArray head = j.getAsJsonObject("attribution_patching").getAsJsonArray("head_out");
                 assertGrid(head, "attribution_patching.head_out");
