@@ -4,6 +4,7 @@
 #   - `./ioi lab` on a taken port fails before starting, naming the port, instead of printing a URL
 #     that reaches whatever holds it; bad --port values are refused;
 #   - `./ioi lab --ip 0.0.0.0` prints a URL for this machine and one for others, both with the token;
+#   - `./ioi lab --exercises` copies the exercise notebooks into the learner's directory, keeping their files;
 #   - IOI_JAVA_OPTS (the old name) still works, with a message that it is IOI_JVM_OPTS now.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -51,6 +52,24 @@ if grep -q "on this machine:  http://127.0.0.1:$port/lab?token=launchertest" "$T
    && grep -q "from elsewhere:   http://.*:$port/lab?token=launchertest" "$T/lab-all.log"; then
   ok "lab --ip 0.0.0.0: URLs for this machine and for others"
 else bad "lab --ip 0.0.0.0: $(head -5 "$T/lab-all.log")"; fi
+
+# ---------------------------------------------------------------- lab --exercises: the learner's own copy
+# The copy is made before the port check, so a taken port stops JupyterLab after it: the copy is all we look at.
+mine="$T/my-exercises"; mkdir -p "$mine"
+echo '{"learner": "my work"}' > "$mine/01_setup_and_task.ipynb"
+port="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$PY" -c "import socket, time; s=socket.socket(); s.bind(('127.0.0.1', $port)); s.listen(); time.sleep(60)" &
+holder=$!
+sleep 1
+rc=0; IOI_EXERCISES_DIR="$mine" timeout 60 "$ROOT/ioi" lab --exercises --port "$port" >"$T/lab-ex.log" 2>&1 || rc=$?
+kill "$holder" 2>/dev/null || true
+copied=0; for nb in "$ROOT"/notebooks/exercises/*.ipynb; do [[ -f "$mine/$(basename "$nb")" ]] && copied=$((copied + 1)); done
+total="$(ls "$ROOT"/notebooks/exercises/*.ipynb | wc -l)"
+if [[ $copied -eq $total && $total -gt 0 ]] && grep -q '"learner": "my work"' "$mine/01_setup_and_task.ipynb" \
+   && grep -q "keeping your $mine/01_setup_and_task.ipynb" "$T/lab-ex.log" \
+   && cmp -s "$ROOT/notebooks/exercises/02_name_movers.ipynb" "$mine/02_name_movers.ipynb"; then
+  ok "lab --exercises: every exercise notebook copied into IOI_EXERCISES_DIR, the learner's own file kept"
+else bad "lab --exercises ($copied of $total copied, exit $rc): $(cat "$T/lab-ex.log")"; fi
 
 # ---------------------------------------------------------------- IOI_JAVA_OPTS -> IOI_JVM_OPTS
 rc=0; IOI_JAVA_OPTS=-Xmx1g "$ROOT/ioi" dataset --prompt-type ABBA --n 1 --seed 1 >"$T/opts.out" 2>"$T/opts.err" || rc=$?
