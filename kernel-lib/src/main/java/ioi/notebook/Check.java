@@ -260,6 +260,12 @@ public final class Check {
                         + "position for each prompt.",
                 "Each prompt keeps its own position: mask[b, wordIdx[b], head] = true for every b, not every prompt's "
                         + "position in every prompt (ARENA 3.0's mask[range(batch), indices, head_idx] = 1)."));
+        HINTS.put("computeMeansByTemplate", List.of(
+                "model.runWithCache(tokens, name -> name.endsWith(\"hook_z\")) caches every layer's z [batch, pos, head_index, d_head].",
+                "meansDataset.groups() lists the prompt indices of each template; z.get(new NDIndex(\"{}\", idx)).mean(new int[] {0}) "
+                        + "is a group's mean [pos, head_index, d_head].",
+                "Every prompt gets its group's mean: stack one per prompt (NDArrays.stack), then the layers; attach the "
+                        + "result to a manager that outlives the cache (result.attach(model.resultManager()))."));
         HINTS.put("hookFnMaskZ", List.of(
                 "keep.get(hook.layer()) is [batch, pos, head_index]; expand it to z's shape: "
                         + ".expandDims(-1).broadcast(z.getShape()) (DJL's where does not broadcast).",
@@ -508,6 +514,46 @@ public final class Check {
                 }
                 got.values().forEach(NDArray::close);
                 return null;
+            }
+        });
+    }
+
+    /** {@code computeMeansByTemplate(meansDataset, model)} -> [n_layers, batch, pos, head_index, d_head]. */
+    @FunctionalInterface
+    public interface MeansFn {
+        NDArray apply(IOIDataset meansDataset, HookedTransformer model);
+    }
+
+    /** ARENA's {@code compute_means_by_template} against {@link MeanAblation#means(int)}. */
+    public static Result computeMeansByTemplate(HookedTransformer model, IoiBatch batch, IOIDataset meansDataset,
+            MeansFn fn) {
+        String name = "computeMeansByTemplate";
+        return run(name, () -> {
+            try (NDManager m = model.resultManager().newSubManager();
+                    MeanAblation ablation = MeanAblation.byTemplate(model, batch, meansDataset)) {
+                List<NDArray> perLayer = new ArrayList<>();
+                for (int l = 0; l < model.cfg().nLayers(); l++) {
+                    perLayer.add(ablation.means(l));
+                }
+                NDArray expected = NDArrays.stack(new NDList(perLayer)); // [n_layers, batch, pos, head_index, d_head]
+                expected.attach(m);
+                NDArray got = call(name + "(meansDataset, model)", () -> fn.apply(meansDataset, model));
+                String failure = compare(name + "(meansDataset, model)", expected, got, List.of(
+                        new Mistake("average over all prompts instead of over each template group", () -> {
+                            try (ActivationCache c = model.runWithCache(m.create(meansDataset.toks()),
+                                    n -> n.endsWith("attn.hook_z"))) {
+                                List<NDArray> global = new ArrayList<>();
+                                for (int l = 0; l < model.cfg().nLayers(); l++) {
+                                    NDArray z = c.get("z", l); // [batch, pos, head_index, d_head]
+                                    global.add(z.mean(new int[] {0}, true).broadcast(z.getShape()));
+                                }
+                                NDArray out = NDArrays.stack(new NDList(global)); // [n_layers, batch, pos, head_index, d_head]
+                                out.attach(m);
+                                return out;
+                            }
+                        })));
+                got.close();
+                return failure;
             }
         });
     }

@@ -283,6 +283,50 @@ class CheckTest {
                 "your hook threw", "hook_z", "(8, 18, 12, 2)");
     }
 
+    static NDArray computeMeansByTemplate(IOIDataset meansDataset, HookedTransformer model, boolean byGroup) {
+        NDManager mm = model.resultManager();
+        int n = meansDataset.n();
+        int[] groupOf = new int[n];
+        List<int[]> groups = byGroup ? meansDataset.groups() : List.of(java.util.stream.IntStream.range(0, n).toArray());
+        for (int g = 0; g < groups.size(); g++) {
+            for (int b : groups.get(g)) {
+                groupOf[b] = g;
+            }
+        }
+        List<NDArray> layers = new ArrayList<>();
+        try (NDArray tokens = mm.create(meansDataset.toks());
+                ActivationCache c = model.runWithCache(tokens, name -> name.endsWith("hook_z"))) {
+            for (int layer = 0; layer < model.cfg().nLayers(); layer++) {
+                NDArray z = c.get("z", layer); // [batch, pos, head_index, d_head]
+                List<NDArray> groupMeans = new ArrayList<>();
+                for (int[] group : groups) {
+                    NDArray idx = z.getManager().create(java.util.Arrays.stream(group).asLongStream().toArray());
+                    groupMeans.add(z.get(new NDIndex("{}", idx)).mean(new int[] {0})); // [pos, head_index, d_head]
+                }
+                NDList perPrompt = new NDList();
+                for (int b = 0; b < n; b++) {
+                    perPrompt.add(groupMeans.get(groupOf[b]));
+                }
+                layers.add(NDArrays.stack(perPrompt)); // [batch, pos, head_index, d_head]
+            }
+            NDArray means = NDArrays.stack(new NDList(layers)); // [n_layers, batch, pos, head_index, d_head]
+            means.attach(mm);
+            return means;
+        }
+    }
+
+    @Test
+    void means() {
+        passes(Check.computeMeansByTemplate(model, batch, abcDataset, (ds, mo) -> computeMeansByTemplate(ds, mo, true)));
+        stub(Check.computeMeansByTemplate(model, batch, abcDataset, (ds, mo) -> {
+            throw Check.todo();
+        }));
+        fails(Check.computeMeansByTemplate(model, batch, abcDataset, (ds, mo) -> computeMeansByTemplate(ds, mo, false)),
+                "all prompts instead of over each template group");
+        fails(Check.computeMeansByTemplate(model, batch, abcDataset,
+                (ds, mo) -> computeMeansByTemplate(ds, mo, true).get("1:")), "has shape (11, 8");
+    }
+
     // ---------------------------------------------------------------- hints, leaks
 
     @Test
