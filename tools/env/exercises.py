@@ -177,14 +177,14 @@ def run(notebooks, out, model, timeout):
 
 
 def check(model, out, timeout):
-    sources = [p for p in sorted(SOURCES.glob("*.ipynb")) if has_exercises(json.loads(p.read_text(encoding="utf-8")))]
+    solved = {p: json.loads(p.read_text(encoding="utf-8")) for p in sorted(SOURCES.glob("*.ipynb"))}
+    sources = [p for p, nb in solved.items() if has_exercises(nb)]
     if not sources:
         print("exercises: no notebook has exercises")
         return 1
     if verify() != 0:
         return 1
-    expected = sum(sum(1 for c in json.loads(p.read_text(encoding="utf-8"))["cells"] if "check" in tags(c))
-                   for p in sources)
+    expected = sum(sum(1 for c in solved[p]["cells"] if "check" in tags(c)) for p in sources)
     caught = passed = 0
     problems = []
     for label, notebooks, good in (("stubs", [COPIES / p.name for p in sources], {"not implemented yet", "FAILED"}),

@@ -172,11 +172,8 @@ ok() { passed=$((passed + 1)); echo "ok   $*"; }
 fail() { failed=$((failed + 1)); echo "FAIL $*"; }
 
 # ---------------------------------------------------------------- 1. non-root, writable, smoke notebook
-CHECKPOINT="$ROOT/kernel-lib/src/test/resources/ioi-gpt2"
-TOKENIZER="$ROOT/kernel-lib/src/main/resources/ioi/lens/gpt2-tokenizer/tokenizer.json"
 MODEL_DIR="$OUT/model"
-rm -rf "$MODEL_DIR"; mkdir -p "$MODEL_DIR"
-cp "$CHECKPOINT/config.json" "$CHECKPOINT/model.safetensors" "$TOKENIZER" "$MODEL_DIR/"
+IOI_TEST_CHECKPOINT="$ROOT/kernel-lib/src/test/resources/ioi-gpt2" "$ROOT/tools/env/test_checkpoint.sh" "$MODEL_DIR"
 chmod -R a+rX "$MODEL_DIR"
 t=$SECONDS
 name="ioi-test-smoke-$ID"; containers+=("$name")

@@ -12,18 +12,12 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CHECKPOINT="${IOI_TEST_CHECKPOINT:-$ROOT/kernel-lib/src/test/resources/ioi-gpt2}"
-TOKENIZER="$ROOT/kernel-lib/src/main/resources/ioi/lens/gpt2-tokenizer/tokenizer.json"
 MODEL_DIR="$ROOT/target/notebook-tests/$(basename "$CHECKPOINT")"
 OUT="${IOI_TEST_OUT:-$ROOT/target/notebook-tests/out}"
 
-for f in "$CHECKPOINT/config.json" "$CHECKPOINT/model.safetensors" "$TOKENIZER"; do
-  [[ -f "$f" ]] || { echo "test_notebooks: missing $f" >&2; exit 2; }
-done
+"$ROOT/tools/env/test_checkpoint.sh" "$MODEL_DIR"
 prefix="$("$ROOT/tools/env/setup.sh")"
-
-rm -rf "$MODEL_DIR" "$OUT"
-mkdir -p "$MODEL_DIR"
-cp "$CHECKPOINT/config.json" "$CHECKPOINT/model.safetensors" "$TOKENIZER" "$MODEL_DIR/"
+rm -rf "$OUT"
 
 rc=0
 "$ROOT/ioi" run --model "$MODEL_DIR" --out "$OUT" "$@" || rc=$?

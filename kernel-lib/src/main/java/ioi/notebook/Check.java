@@ -457,12 +457,12 @@ public final class Check {
             long[][] tokens = ValidationScores.repeatedRandomTokens(model.cfg().dVocab(), 8, 4, 0);
             try (NDManager m = model.resultManager().newSubManager();
                     ValidationScores.Result ref = ValidationScores.compute(model, tokens)) {
-                for (String type : List.of("duplicate", "prev", "induction")) {
+                for (String type : ValidationScores.SCORES) {
                     String what = name + "(model, repTokens, \"" + type + "\")";
                     NDArray repTokens = m.create(tokens);
                     NDArray got = call(what, () -> fn.apply(model, repTokens, type));
                     List<Mistake> mistakes = new ArrayList<>();
-                    for (String other : List.of("duplicate", "prev", "induction")) {
+                    for (String other : ValidationScores.SCORES) {
                         if (!other.equals(type)) {
                             mistakes.add(new Mistake("compute the " + other + " score instead (check which source each "
                                     + "destination reads)", () -> ref.get(other)));
@@ -531,12 +531,7 @@ public final class Check {
         return run(name, () -> {
             try (NDManager m = model.resultManager().newSubManager();
                     MeanAblation ablation = MeanAblation.byTemplate(model, batch, meansDataset)) {
-                List<NDArray> perLayer = new ArrayList<>();
-                for (int l = 0; l < model.cfg().nLayers(); l++) {
-                    perLayer.add(ablation.means(l));
-                }
-                NDArray expected = NDArrays.stack(new NDList(perLayer)); // [n_layers, batch, pos, head_index, d_head]
-                expected.attach(m);
+                NDArray expected = means(ablation, m); // [n_layers, batch, pos, head_index, d_head]
                 NDArray got = call(name + "(meansDataset, model)", () -> fn.apply(meansDataset, model));
                 String failure = compare(name + "(meansDataset, model)", expected, got, List.of(
                         new Mistake("average over all prompts instead of over each template group", () -> {
@@ -556,6 +551,17 @@ public final class Check {
                 return failure;
             }
         });
+    }
+
+    /** Every layer's template means stacked, as ARENA's {@code means} tensor, owned by {@code m}. */
+    static NDArray means(MeanAblation ablation, NDManager m) {
+        List<NDArray> perLayer = new ArrayList<>();
+        for (int l = 0; l < ablation.model().cfg().nLayers(); l++) {
+            perLayer.add(ablation.means(l)); // [batch, pos, head_index, d_head]
+        }
+        NDArray stacked = NDArrays.stack(new NDList(perLayer)); // [n_layers, batch, pos, head_index, d_head]
+        stacked.attach(m);
+        return stacked;
     }
 
     /** A layer of a keep mask as a boolean [batch, pos, head_index] array. */
@@ -582,13 +588,10 @@ public final class Check {
                 MeanAblation.KeepMask keepMask = ablation.keep(circuit);
                 int layers = model.cfg().nLayers();
                 Map<Integer, NDArray> keep = new HashMap<>();
-                List<NDArray> perLayer = new ArrayList<>();
                 for (int l = 0; l < layers; l++) {
                     keep.put(l, mask(m, keepMask, l));
-                    perLayer.add(ablation.means(l));
                 }
-                NDArray means = NDArrays.stack(new NDList(perLayer)); // [n_layers, batch, pos, head_index, d_head]
-                means.attach(m);
+                NDArray means = means(ablation, m); // [n_layers, batch, pos, head_index, d_head]
                 NDArray tokens = batch.tokens(m);
                 NDArray expected;
                 try (var scope = ablation.keeping(circuit)) {
