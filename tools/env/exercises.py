@@ -8,7 +8,7 @@
 The solved notebooks are the source (docs/exercises.md). A code cell tagged `solution` holds an exercise's
 method; its body between `// BEGIN SOLUTION` and `// END SOLUTION` is the answer. In the learner's copy that
 block becomes `throw Check.todo();`, the cell is tagged `exercise`, and a collapsed markdown cell tagged
-`solution` after it shows the answer. Cells tagged `check` call `Check.*` and print one line
+`solution` after it shows the answer. Cells tagged `check` call a section's checks (`TaskChecks.*`, ...) and print one line
 `check NAME: passed | not implemented yet | FAILED - ...`; everything else is copied unchanged.
 
 --check passes when every check line of the stubs' run says "not implemented yet" or "FAILED" (and no cell
