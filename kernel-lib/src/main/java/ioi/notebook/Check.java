@@ -219,7 +219,7 @@ public final class Check {
 
     static {
         for (Map<String, List<String>> section : List.of(TaskChecks.HINTS, NameMoverChecks.HINTS,
-                InductionChecks.HINTS, CircuitChecks.HINTS)) {
+                SInhibitionChecks.HINTS, InductionChecks.HINTS, CircuitChecks.HINTS)) {
             HINTS.putAll(section);
         }
     }

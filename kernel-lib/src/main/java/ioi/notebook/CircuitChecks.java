@@ -13,11 +13,13 @@ import ioi.experiments.Metrics;
 import ioi.lens.ActivationCache;
 import ioi.lens.Hook;
 import ioi.lens.HookPoint;
+import ioi.lens.HookScope;
 import ioi.lens.HookedTransformer;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * The checks of the exercises in notebook 06 (circuit evaluation by mean ablation).
@@ -44,7 +46,12 @@ public final class CircuitChecks {
             "hookFnMaskZ", List.of(
                 "keep.get(hook.layer()) is [batch, pos, head_index]; expand it to z's shape: "
                         + ".expandDims(-1).broadcast(z.getShape()) (DJL's where does not broadcast).",
-                "NDArrays.where(mask, z, means.get(hook.layer())): keep z where the mask is true, the mean elsewhere."));
+                "NDArrays.where(mask, z, means.get(hook.layer())): keep z where the mask is true, the mean elsewhere."),
+            "addMeanAblationHook", List.of(
+                "Your three functions: means = computeMeansByTemplate(meansDataset, model), keep = "
+                        + "getHeadsAndPosnsToKeep(batch, model, circuit).",
+                "return model.addPermanentHook(n -> n.endsWith(\"hook_z\"), (z, hook) -> hookFnMaskZ(z, hook, keep, means)): "
+                        + "the hook stays on until its scope is closed (or model.resetHooks(true))."));
 
     /** {@code getHeadsAndPosnsToKeep(batch, model, circuit)} -> per layer a boolean [batch, pos, head_index]. */
     @FunctionalInterface
@@ -158,31 +165,76 @@ public final class CircuitChecks {
                 }
                 NDArray means = means(ablation, m); // [n_layers, batch, pos, head_index, d_head]
                 NDArray tokens = batch.tokens(m);
-                NDArray expected;
-                try (var scope = ablation.keeping(circuit)) {
-                    expected = Metrics.logitDiff(model.forward(tokens), batch, m); // [batch]
-                }
-                String what = name + " hooked on every hook_z";
                 Hook hook = Hook.matching(n -> n.endsWith("attn.hook_z"),
                         (z, hp) -> Check.call(name + "(z, hook, keep, means) at " + hp.name(), () -> fn.apply(z, hp, keep, means)));
-                NDArray got;
-                try {
-                    got = Metrics.logitDiff(model.runWithHooks(tokens, hook), batch, m); // [batch]
-                } catch (Check.LearnerError | Check.NotImplemented e) {
-                    throw e;
-                } catch (RuntimeException e) { // the model refused what the hook returned (shape, dtype)
-                    throw new Check.LearnerError("the model run with your hook threw " + e.getClass().getSimpleName() + ": "
-                            + e.getMessage());
-                }
-                String failure = Check.compare("the logit differences with " + what, expected, got, List.of(
-                        new Check.Mistake("swap z and the means (ablate the circuit, keep the rest)", () -> {
-                            MeanAblation.KeepMask inverse = invert(keepMask);
-                            try (var scope = ablation.hooks(inverse)) {
-                                return Metrics.logitDiff(model.forward(tokens), batch, m);
+                return compareAblated("the logit differences with " + name + " hooked on every hook_z", model, batch,
+                        ablation, circuit, keepMask, m, () -> model.runWithHooks(tokens, hook));
+            }
+        });
+    }
+
+    /**
+     * The per-prompt logit differences of {@code learnerRun}'s logits against the circuit kept by
+     * {@link MeanAblation}, with the swapped-mask and no-ablation mistakes named.
+     */
+    private static String compareAblated(String what, HookedTransformer model, IoiBatch batch, MeanAblation ablation,
+            Circuit circuit, MeanAblation.KeepMask keepMask, NDManager m, Supplier<NDArray> learnerRun) {
+        NDArray tokens = batch.tokens(m);
+        NDArray expected;
+        try (var scope = ablation.keeping(circuit)) {
+            expected = Metrics.logitDiff(model.forward(tokens), batch, m); // [batch]
+        }
+        NDArray got;
+        try {
+            got = Metrics.logitDiff(learnerRun.get(), batch, m); // [batch]
+        } catch (Check.LearnerError | Check.NotImplemented e) {
+            throw e;
+        } catch (RuntimeException e) { // the model refused what the hook returned (shape, dtype)
+            throw new Check.LearnerError("the model run with your hook threw " + e.getClass().getSimpleName() + ": "
+                    + e.getMessage());
+        }
+        return Check.compare(what, expected, got, List.of(
+                new Check.Mistake("swap z and the means (ablate the circuit, keep the rest)", () -> {
+                    MeanAblation.KeepMask inverse = invert(keepMask);
+                    try (var scope = ablation.hooks(inverse)) {
+                        return Metrics.logitDiff(model.forward(tokens), batch, m);
+                    }
+                }),
+                new Check.Mistake("return z unchanged (or add no hook)", () -> Metrics.logitDiff(model.forward(tokens), batch, m))));
+    }
+
+    /** {@code addMeanAblationHook(model, meansDataset, batch, circuit)} -> the scope of a permanent hook on every {@code hook_z}. */
+    @FunctionalInterface
+    public interface MeanAblationHookFn {
+        HookScope apply(HookedTransformer model, IOIDataset meansDataset, IoiBatch batch, Circuit circuit);
+    }
+
+    /**
+     * ARENA's {@code add_mean_ablation_hook}: with the learner's hook on, the IOI prompts' logit
+     * differences against {@link MeanAblation} keeping the circuit. Like ARENA's function, the check
+     * first removes every hook on the model ({@code resetHooks(true)}); afterwards it closes the
+     * returned scope and removes any other hook the learner's code left on.
+     */
+    public static Check.Result addMeanAblationHook(HookedTransformer model, IoiBatch batch, IOIDataset meansDataset,
+            Circuit circuit, MeanAblationHookFn fn) {
+        String name = "addMeanAblationHook";
+        return Check.run(name, () -> {
+            try (NDManager m = model.resultManager().newSubManager();
+                    MeanAblation ablation = MeanAblation.byTemplate(model, batch, meansDataset)) {
+                MeanAblation.KeepMask keepMask = ablation.keep(circuit);
+                NDArray tokens = batch.tokens(m);
+                model.resetHooks(true); // as ARENA's add_mean_ablation_hook starts: no hook left from earlier cells
+                return compareAblated("the logit differences with " + name + "'s hook on", model, batch, ablation,
+                        circuit, keepMask, m, () -> {
+                            HookScope scope = Check.call(name + "(model, meansDataset, batch, circuit)",
+                                    () -> fn.apply(model, meansDataset, batch, circuit));
+                            try {
+                                return model.forward(tokens); // [batch, pos, d_vocab]
+                            } finally {
+                                scope.close();
+                                model.resetHooks(true);
                             }
-                        }),
-                        new Check.Mistake("return z unchanged", () -> Metrics.logitDiff(model.forward(tokens), batch, m))));
-                return failure;
+                        });
             }
         });
     }

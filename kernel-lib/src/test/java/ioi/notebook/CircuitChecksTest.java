@@ -1,5 +1,7 @@
 package ioi.notebook;
 
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -12,6 +14,7 @@ import ioi.experiments.Head;
 import ioi.experiments.IoiBatch;
 import ioi.lens.ActivationCache;
 import ioi.lens.HookPoint;
+import ioi.lens.HookScope;
 import ioi.lens.HookedTransformer;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -136,5 +139,32 @@ class CircuitChecksTest extends CheckFixture {
                 "all prompts instead of over each template group");
         fails(CircuitChecks.computeMeansByTemplate(model, batch, abcDataset,
                 (ds, mo) -> computeMeansByTemplate(ds, mo, true).get("1:")), "has shape (11, 8");
+    }
+
+    static HookScope addMeanAblationHook(HookedTransformer model, IOIDataset meansDataset, IoiBatch batch, Circuit circuit,
+            boolean inverted) {
+        NDArray means = computeMeansByTemplate(meansDataset, model, true); // [n_layers, batch, pos, head_index, d_head]
+        Map<Integer, NDArray> keep = getHeadsAndPosnsToKeep(batch, model, circuit, false);
+        return model.addPermanentHook(n -> n.endsWith("hook_z"), (z, hook) -> hookFnMaskZ(z, hook, keep, means, inverted));
+    }
+
+    @Test
+    void meanAblationHook() {
+        Circuit circuit = Circuit.PAPER;
+        passes(CircuitChecks.addMeanAblationHook(model, batch, abcDataset, circuit,
+                (mo, ds, b, c) -> addMeanAblationHook(mo, ds, b, c, false)));
+        stub(CircuitChecks.addMeanAblationHook(model, batch, abcDataset, circuit, (mo, ds, b, c) -> {
+            throw Check.todo();
+        }));
+        fails(CircuitChecks.addMeanAblationHook(model, batch, abcDataset, circuit,
+                (mo, ds, b, c) -> addMeanAblationHook(mo, ds, b, c, true)), "swap z and the means");
+        fails(CircuitChecks.addMeanAblationHook(model, batch, abcDataset, circuit,
+                (mo, ds, b, c) -> mo.addHook("blocks.0.hook_resid_pre", (x, h) -> x)), "add no hook");
+        // A hook the learner leaves on (not in the returned scope) is removed by the check.
+        CircuitChecks.addMeanAblationHook(model, batch, abcDataset, circuit, (mo, ds, b, c) -> {
+            addMeanAblationHook(mo, ds, b, c, false);
+            return mo.addHook("blocks.0.hook_resid_pre", (x, h) -> x);
+        });
+        assertTrue(model.hookNames().stream().noneMatch(n -> model.hookPoint(n).hasHooks()), "hooks left on the model");
     }
 }
