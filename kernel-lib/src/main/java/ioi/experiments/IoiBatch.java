@@ -102,6 +102,27 @@ public record IoiBatch(long[][] tokens, long[][] abcTokens, long[] io, long[] s1
         };
     }
 
+    /**
+     * The first {@code n} prompts, each row cut after the last {@code end} among them: what the
+     * model computes at those prompts' {@code end} is unchanged (it is causal), with fewer
+     * positions to run. For checks and quick looks at a part of a batch.
+     */
+    public IoiBatch first(int n) {
+        if (n < 1 || n > size()) {
+            throw new IllegalArgumentException("first(" + n + "): n must be in [1, " + size() + "], the batch's size");
+        }
+        int cut = (int) Arrays.stream(end, 0, n).max().orElseThrow() + 1;
+        long[][] t = new long[n][];
+        long[][] abc = new long[n][];
+        for (int b = 0; b < n; b++) {
+            t[b] = Arrays.copyOf(tokens[b], cut);
+            abc[b] = Arrays.copyOf(abcTokens[b], cut);
+        }
+        return new IoiBatch(t, abc, Arrays.copyOf(io, n), Arrays.copyOf(s1, n), Arrays.copyOf(s2, n),
+                Arrays.copyOf(end, n), Arrays.copyOf(ioTokenIds, n), Arrays.copyOf(sTokenIds, n),
+                prompts.isEmpty() ? List.of() : prompts.subList(0, n));
+    }
+
     /** A short label per prompt: its text, or {@code "prompt i"}. */
     public String label(int i) {
         return prompts.isEmpty() ? "prompt " + i : prompts.get(i);

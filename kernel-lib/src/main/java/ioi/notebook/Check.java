@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ioi.display.Displayable;
+import ioi.experiments.IoiBatch;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -236,6 +237,18 @@ public final class Check {
             sb.append("\n  ").append(i + 1).append(". ").append(hints.get(i));
         }
         return sb.toString();
+    }
+
+    /**
+     * How many prompts the checks of the by-hand loops (one forward pass per grid cell, as ARENA's
+     * solutions run) give the learner's code: 8, as ARENA's activation-patching section has. The
+     * library's grid is computed on the same prompts.
+     */
+    public static final int LOOP_PROMPTS = 8;
+
+    /** The first {@link #LOOP_PROMPTS} prompts of {@code batch}, cut after their last {@code end}. */
+    static IoiBatch loopBatch(IoiBatch batch) {
+        return batch.first(Math.min(LOOP_PROMPTS, batch.size()));
     }
 
     /** Rows 0..n-1 as an index array, for {@code a[arange(N), idx]}: {@code a.get(new NDIndex("{}, {}", rows, idx))}. */

@@ -131,10 +131,10 @@ public final class NameMoverChecks {
                 stack.attach(m);
                 atEnd.close();
                 NDArray wUt = model.W_U().transpose(); // [d_vocab, d_model]
+                wUt.attach(m); // so that what is taken from it is freed with m
                 NDArray directions = wUt.get(new NDIndex("{}", m.create(batch.ioTokenIds())))
                         .sub(wUt.get(new NDIndex("{}", m.create(batch.sTokenIds())))); // [batch, d_model]
                 directions.attach(m);
-                wUt.close();
                 String what = name + "(every head's output at end, cache, batch, directions)";
                 NDArray got = Check.call(what, () -> fn.apply(stack, cache, batch, directions));
                 String failure = Check.compare(what, expected, got, List.of(
@@ -224,14 +224,15 @@ public final class NameMoverChecks {
     }
 
     /**
-     * ARENA's {@code get_path_patch_head_to_final_resid_post} (orig = the IOI prompts, new = ABC,
-     * {@code ioi_metric_2}) against {@link PathPatching#toFinalResid()} with
+     * ARENA's {@code get_path_patch_head_to_final_resid_post} on the first
+     * {@link Check#LOOP_PROMPTS} prompts (orig = the IOI prompts, new = ABC, {@code ioi_metric_2}) against {@link PathPatching#toFinalResid()} with
      * {@link PathPatching.Options#arena()}.
      */
-    public static Check.Result getPathPatchHeadToFinalResidPost(HookedTransformer model, IoiBatch batch,
+    public static Check.Result getPathPatchHeadToFinalResidPost(HookedTransformer model, IoiBatch fullBatch,
             PathPatchToLogitsFn fn) {
         String name = "getPathPatchHeadToFinalResidPost";
         return Check.run(name, () -> {
+            IoiBatch batch = Check.loopBatch(fullBatch);
             try (NDManager m = model.resultManager().newSubManager();
                     PathPatching ref = PathPatching.arena(model, batch);
                     PatchingResult grid = ref.toFinalResid();
@@ -240,7 +241,8 @@ public final class NameMoverChecks {
                 NDArray expected = m.create(grid.toFloatArray(), grid.shape()); // [n_layers, n_heads]
                 PatchingMetric metric = Metrics.metric2(batch, ref.cleanLogitDiff(), ref.abcLogitDiff());
                 NDArray origTokens = batch.tokens(m); // [batch, pos]
-                String what = name + "(model, ioiMetric2, origTokens, newCache, origCache)";
+                String what = name + "(model, ioiMetric2, origTokens, newCache, origCache) on the first " + batch.size()
+                        + " prompts";
                 NDArray got = Check.call(what, () -> fn.apply(model, logits -> Metrics.score(metric, logits), origTokens,
                         newCache, origCache));
                 String failure = Check.compare(what, expected, got, List.of(

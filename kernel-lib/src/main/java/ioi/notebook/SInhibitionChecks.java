@@ -103,14 +103,15 @@ public final class SInhibitionChecks {
     }
 
     /**
-     * ARENA's {@code get_path_patch_head_to_heads} to the receivers' {@code receiverInput} (orig =
-     * the IOI prompts, new = ABC, {@code ioi_metric_2}) against {@link PathPatching#toHeads} with
+     * ARENA's {@code get_path_patch_head_to_heads} to the receivers' {@code receiverInput} on the
+     * first {@link Check#LOOP_PROMPTS} prompts (orig = the IOI prompts, new = ABC, {@code ioi_metric_2}) against {@link PathPatching#toHeads} with
      * {@link PathPatching.Options#arena()}.
      */
-    public static Check.Result getPathPatchHeadToHeads(HookedTransformer model, IoiBatch batch, List<Head> receivers,
+    public static Check.Result getPathPatchHeadToHeads(HookedTransformer model, IoiBatch fullBatch, List<Head> receivers,
             String receiverInput, PathPatchToHeadsFn fn) {
         String name = "getPathPatchHeadToHeads";
         return Check.run(name, () -> {
+            IoiBatch batch = Check.loopBatch(fullBatch);
             List<Head> receiverList = new ArrayList<>(receivers);
             try (NDManager m = model.resultManager().newSubManager();
                     PathPatching ref = PathPatching.arena(model, batch);
@@ -121,7 +122,7 @@ public final class SInhibitionChecks {
                 PatchingMetric metric = Metrics.metric2(batch, ref.cleanLogitDiff(), ref.abcLogitDiff());
                 NDArray origTokens = batch.tokens(m); // [batch, pos]
                 String what = name + "(" + receivers + ", \"" + receiverInput + "\", model, ioiMetric2, origTokens, newCache, "
-                        + "origCache)";
+                        + "origCache) on the first " + batch.size() + " prompts";
                 NDArray got = Check.call(what, () -> fn.apply(receiverList, receiverInput, model,
                         logits -> Metrics.score(metric, logits), origTokens, newCache, origCache));
                 String failure = Check.compare(what, expected, got, List.of(

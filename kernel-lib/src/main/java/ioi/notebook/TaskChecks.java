@@ -133,7 +133,9 @@ public final class TaskChecks {
                         int p = pos;
                         NDIndex at = new NDIndex(":, {}, :", pos);
                         NDArray expected = corruptedAct.duplicate(); // [batch, pos, d_model]
-                        expected.set(at, clean.get(at));
+                        NDArray cleanAt = clean.get(at); // [batch, d_model], in the clean cache's manager
+                        cleanAt.attach(m);
+                        expected.set(at, cleanAt);
                         String what = name + "(corrupted " + hookName + ", hook, " + pos + ", cleanCache)";
                         NDArray got = Check.call(what, () -> fn.apply(corruptedAct.duplicate(), hook, p, cleanCache));
                         String failure = Check.compare(what, expected, got, List.of(
@@ -142,7 +144,9 @@ public final class TaskChecks {
                                 new Check.Mistake("patch position pos + 1 (an off-by-one)", () -> {
                                     NDArray shifted = corruptedAct.duplicate();
                                     NDIndex next = new NDIndex(":, {}, :", p + 1);
-                                    shifted.set(next, clean.get(next));
+                                    NDArray cleanNext = clean.get(next); // [batch, d_model]
+                                    cleanNext.attach(m);
+                                    shifted.set(next, cleanNext);
                                     return shifted;
                                 })));
                         if (failure != null) {
@@ -163,30 +167,32 @@ public final class TaskChecks {
     }
 
     /**
-     * ARENA's {@code get_act_patch_resid_pre} on the batch's ABC prompts (corrupted) with the clean
-     * prompts' cache, scored by ARENA's normalised {@code ioi_metric} (0 = ABC level, 1 = clean),
-     * against {@link ActivationPatching#residPre()}. Positions after the last prompt's {@code end}
-     * cannot change the logits there (the model is causal): the library does not run them, and
-     * their expected value is the unpatched corrupted run's metric.
+     * ARENA's {@code get_act_patch_resid_pre} on the first {@link Check#LOOP_PROMPTS} prompts: their
+     * ABC versions corrupted, a cache of the clean ones, scored by ARENA's normalised
+     * {@code ioi_metric} (0 = ABC level, 1 = clean), against {@link ActivationPatching#residPre()}.
+     * Positions after the last prompt's {@code end} cannot change the logits there (the model is
+     * causal): the library does not run them, and their expected value is the unpatched corrupted
+     * run's metric.
      */
-    public static Check.Result getActPatchResidPre(HookedTransformer model, IoiBatch batch, ActivationCache cleanCache,
-            ActPatchResidPreFn fn) {
+    public static Check.Result getActPatchResidPre(HookedTransformer model, IoiBatch batch, ActPatchResidPreFn fn) {
         String name = "getActPatchResidPre";
         return Check.run(name, () -> {
-            try (NDManager m = model.resultManager().newSubManager()) {
-                NDArray cleanTokens = batch.tokens(m); // [batch, pos]
-                NDArray abcTokens = batch.abcTokens(m); // [batch, pos]
-                double cleanLd = Metrics.logitDiff(model.forward(cleanTokens), batch, m).mean().getFloat();
-                double abcLd = Metrics.logitDiff(model.forward(abcTokens), batch, m).mean().getFloat();
-                PatchingMetric metric = Metrics.normalisedMetric(batch, cleanLd, abcLd);
-                NDArray expected = residPreGrid(model, abcTokens, cleanCache, metric, batch.seqLen(), m); // [n_layers, pos]
-                String what = name + "(model, corruptedTokens, cleanCache, ioiMetric)";
+            IoiBatch sub = Check.loopBatch(batch);
+            try (NDManager m = model.resultManager().newSubManager();
+                    ActivationCache cleanCache = model.runWithCache(sub.tokens(m))) {
+                NDArray cleanTokens = sub.tokens(m); // [batch, pos]
+                NDArray abcTokens = sub.abcTokens(m); // [batch, pos]
+                double cleanLd = Metrics.logitDiff(model.forward(cleanTokens), sub, m).mean().getFloat();
+                double abcLd = Metrics.logitDiff(model.forward(abcTokens), sub, m).mean().getFloat();
+                PatchingMetric metric = Metrics.normalisedMetric(sub, cleanLd, abcLd);
+                NDArray expected = residPreGrid(model, abcTokens, cleanCache, metric, sub.seqLen(), m); // [n_layers, pos]
+                String what = name + "(model, corruptedTokens, cleanCache, ioiMetric) on the first " + sub.size() + " prompts";
                 NDArray got = Check.call(what, () -> fn.apply(model, abcTokens, cleanCache,
                         logits -> Metrics.score(metric, logits)));
                 String failure = Check.compare(what, expected, got, List.of(
                         new Check.Mistake("patch the corrupted activations into the clean run (the wrong direction)", () -> {
                             try (ActivationCache abcCache = model.runWithCache(abcTokens, n -> n.endsWith("hook_resid_pre"))) {
-                                return residPreGrid(model, cleanTokens, abcCache, metric, batch.seqLen(), m);
+                                return residPreGrid(model, cleanTokens, abcCache, metric, sub.seqLen(), m);
                             }
                         }),
                         new Check.Mistake("patch from the corrupted run's own cache (nothing changes: every cell is 0)",

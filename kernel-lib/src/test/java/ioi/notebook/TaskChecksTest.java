@@ -78,23 +78,23 @@ class TaskChecksTest extends CheckFixture {
 
     @Test
     void actPatchResidPre() {
-        passes(TaskChecks.getActPatchResidPre(model, batch, cache, TaskChecksTest::getActPatchResidPre));
-        stub(TaskChecks.getActPatchResidPre(model, batch, cache, (mo, t, c, metric) -> {
+        passes(TaskChecks.getActPatchResidPre(model, batch, TaskChecksTest::getActPatchResidPre));
+        stub(TaskChecks.getActPatchResidPre(model, batch, (mo, t, c, metric) -> {
             throw Check.todo();
         }));
-        fails(TaskChecks.getActPatchResidPre(model, batch, cache, (mo, t, c, metric) -> {
+        fails(TaskChecks.getActPatchResidPre(model, batch, (mo, t, c, metric) -> {
             try (NDManager mm = mo.resultManager().newSubManager();
                     ActivationCache corrupted = mo.runWithCache(t, n -> n.endsWith("hook_resid_pre"))) {
-                return getActPatchResidPre(mo, batch.tokens(mm), corrupted, metric);
+                return getActPatchResidPre(mo, Check.loopBatch(batch).tokens(mm), corrupted, metric);
             }
         }), "wrong direction");
-        fails(TaskChecks.getActPatchResidPre(model, batch, cache, (mo, t, c, metric) -> {
+        fails(TaskChecks.getActPatchResidPre(model, batch, (mo, t, c, metric) -> {
             try (ActivationCache corrupted = mo.runWithCache(t, n -> n.endsWith("hook_resid_pre"))) {
                 return getActPatchResidPre(mo, t, corrupted, metric);
             }
         }), "own cache");
-        fails(TaskChecks.getActPatchResidPre(model, batch, cache,
+        fails(TaskChecks.getActPatchResidPre(model, batch,
                 (mo, t, c, metric) -> mo.resultManager().zeros(new Shape(mo.cfg().nLayers(), 3))), "has shape (12, 3)",
-                "should have (12, " + batch.seqLen() + ")");
+                "should have (12, " + Check.loopBatch(batch).seqLen() + ")");
     }
 }
