@@ -111,16 +111,30 @@ public record IoiBatch(long[][] tokens, long[][] abcTokens, long[] io, long[] s1
         if (n < 1 || n > size()) {
             throw new IllegalArgumentException("first(" + n + "): n must be in [1, " + size() + "], the batch's size");
         }
-        int cut = (int) Arrays.stream(end, 0, n).max().orElseThrow() + 1;
+        return rows(0, n);
+    }
+
+    /**
+     * Prompts {@code from} (inclusive) to {@code to} (exclusive), cut after the last {@code end}
+     * among them as {@link #first} does: for running a batch in chunks.
+     */
+    public IoiBatch rows(int from, int to) {
+        if (from < 0 || to > size() || from >= to) {
+            throw new IllegalArgumentException("rows(" + from + ", " + to + "): need 0 <= from < to <= " + size()
+                    + ", the batch's size");
+        }
+        int cut = (int) Arrays.stream(end, from, to).max().orElseThrow() + 1;
+        int n = to - from;
         long[][] t = new long[n][];
         long[][] abc = new long[n][];
         for (int b = 0; b < n; b++) {
-            t[b] = Arrays.copyOf(tokens[b], cut);
-            abc[b] = Arrays.copyOf(abcTokens[b], cut);
+            t[b] = Arrays.copyOf(tokens[from + b], cut);
+            abc[b] = Arrays.copyOf(abcTokens[from + b], cut);
         }
-        return new IoiBatch(t, abc, Arrays.copyOf(io, n), Arrays.copyOf(s1, n), Arrays.copyOf(s2, n),
-                Arrays.copyOf(end, n), Arrays.copyOf(ioTokenIds, n), Arrays.copyOf(sTokenIds, n),
-                prompts.isEmpty() ? List.of() : prompts.subList(0, n));
+        return new IoiBatch(t, abc, Arrays.copyOfRange(io, from, to), Arrays.copyOfRange(s1, from, to),
+                Arrays.copyOfRange(s2, from, to), Arrays.copyOfRange(end, from, to),
+                Arrays.copyOfRange(ioTokenIds, from, to), Arrays.copyOfRange(sTokenIds, from, to),
+                prompts.isEmpty() ? List.of() : prompts.subList(from, to));
     }
 
     /** A short label per prompt: its text, or {@code "prompt i"}. */

@@ -38,4 +38,13 @@ final class InPlace {
     static NDArray div(NDArray target, Number other) {
         return recording() ? target.div(other) : target.divi(other);
     }
+
+    /**
+     * A copy of {@code x} (TL's {@code .clone()} of the per-head and MLP inputs), through which
+     * gradients flow while recording: DJL's {@code duplicate()} detaches from the autograd graph,
+     * which would cut every path through a split input; {@code toType(same, copy)} does not.
+     */
+    static NDArray copy(NDArray x) {
+        return recording() ? x.toType(x.getDataType(), true) : x.duplicate();
+    }
 }

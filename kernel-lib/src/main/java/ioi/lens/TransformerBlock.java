@@ -69,10 +69,10 @@ final class TransformerBlock {
         NDArray attnOut;
         if (attnIn || split) {
             NDArray repeated = residPre.expandDims(2).repeat(2, nHeads); // [batch, pos, head_index, d_model]
-            NDArray in = attnIn ? hookAttnIn.run(repeated.duplicate()) : repeated; // [batch, pos, head_index, d_model]
-            NDArray qIn = split ? hookQInput.run(in.duplicate()) : in; // [batch, pos, head_index, d_model]
-            NDArray kIn = split ? hookKInput.run(in.duplicate()) : in;
-            NDArray vIn = split ? hookVInput.run(in.duplicate()) : in;
+            NDArray in = attnIn ? hookAttnIn.run(InPlace.copy(repeated)) : repeated; // [batch, pos, head_index, d_model]
+            NDArray qIn = split ? hookQInput.run(InPlace.copy(in)) : in; // [batch, pos, head_index, d_model]
+            NDArray kIn = split ? hookKInput.run(InPlace.copy(in)) : in;
+            NDArray vIn = split ? hookVInput.run(InPlace.copy(in)) : in;
             attnOut = attn.forwardPerHead(ln1.forward(qIn), ln1.forward(kIn), ln1.forward(vIn),
                     mask, hasPadding, result); // [batch, pos, d_model]
         } else {
@@ -80,7 +80,7 @@ final class TransformerBlock {
         }
         attnOut = hookAttnOut.run(attnOut); // [batch, pos, d_model]
         NDArray residMid = hookResidMid.run(residPre.add(attnOut)); // [batch, pos, d_model]
-        NDArray mlpIn = flags.on(hookMlpIn) ? hookMlpIn.run(residMid.duplicate()) : residMid; // [batch, pos, d_model]
+        NDArray mlpIn = flags.on(hookMlpIn) ? hookMlpIn.run(InPlace.copy(residMid)) : residMid; // [batch, pos, d_model]
         NDArray mlpOut = hookMlpOut.run(mlp.forward(ln2.forward(mlpIn))); // [batch, pos, d_model]
         return hookResidPost.run(residMid.add(mlpOut)); // [batch, pos, d_model]
     }

@@ -57,7 +57,9 @@ class GradientRunTest {
     @Test
     void gradientsAgreeWithCentralFiniteDifferencesAtEveryKindOfHook() {
         List<String> hooks = List.of("blocks.0.hook_resid_pre", "blocks.1.attn.hook_z", "blocks.0.attn.hook_q",
-                "blocks.1.attn.hook_v", "blocks.0.mlp.hook_post", "ln_final.hook_normalized");
+                "blocks.1.attn.hook_v", "blocks.0.mlp.hook_post", "ln_final.hook_normalized",
+                // flag-gated copies of the residual stream: gradients must flow on through them
+                "blocks.1.hook_q_input", "blocks.0.hook_v_input", "blocks.1.hook_mlp_in", "blocks.0.hook_mlp_in");
         try (GradientRun run = model.runWithGradients(tokens, hooks::contains, GradientRunTest::metric)) {
             assertEquals(metricWith(hooks.get(0), m.zeros(new Shape(1))), run.metric(), 1e-5,
                     "the run's metric is the metric of the unmodified pass (tolerance 1e-5)");
