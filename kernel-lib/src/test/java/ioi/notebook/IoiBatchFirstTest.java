@@ -10,7 +10,7 @@ import ioi.experiments.Metrics;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 
-/** {@link IoiBatch#first}: the first prompts, cut after their last end, with the same logit differences. */
+/** {@link IoiBatch#first} and {@link IoiBatch#rows}: the first prompts, cut after their last end, with the same logit differences. */
 class IoiBatchFirstTest extends CheckFixture {
 
     @Test
@@ -37,5 +37,18 @@ class IoiBatchFirstTest extends CheckFixture {
     void badCountNamesTheRange() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> batch.first(0));
         assertTrue(e.getMessage().contains("first(0)") && e.getMessage().contains("[1, " + batch.size() + "]"), e.getMessage());
+        IllegalArgumentException r = assertThrows(IllegalArgumentException.class, () -> batch.rows(3, 3));
+        assertTrue(r.getMessage().contains("rows(3, 3)") && r.getMessage().contains("from < to"), r.getMessage());
+    }
+
+    @Test
+    void rowsAreTheSamePromptsCutAfterTheirLastEnd() {
+        IoiBatch part = batch.rows(2, 5);
+        long cut = Arrays.stream(batch.end(), 2, 5).max().orElseThrow() + 1;
+        assertEquals(3, part.size());
+        assertEquals(cut, part.seqLen());
+        assertArrayEquals(Arrays.copyOfRange(batch.s2(), 2, 5), part.s2());
+        assertArrayEquals(Arrays.copyOf(batch.abcTokens()[4], (int) cut), part.abcTokens()[2]);
+        assertEquals(batch.label(3), part.label(1));
     }
 }
