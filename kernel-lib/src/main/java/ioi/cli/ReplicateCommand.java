@@ -12,7 +12,9 @@ import ioi.experiments.AttributionPatching;
 import ioi.experiments.Circuit;
 import ioi.experiments.CircuitEvaluation;
 import ioi.experiments.CopyingScores;
+import ioi.experiments.EdgeAttribution;
 import ioi.experiments.Head;
+import ioi.experiments.HeadRecovery;
 import ioi.experiments.IoiBatch;
 import ioi.experiments.MeanAblation;
 import ioi.experiments.Metrics;
@@ -87,7 +89,7 @@ final class ReplicateCommand implements Callable<Integer> {
     private final Map<String, Object> json = new LinkedHashMap<>();
     private final List<Table> report = new ArrayList<>();
     private int step;
-    private static final int STEPS = 6;
+    private static final int STEPS = 7;
 
     @Override
     public Integer call() throws IOException {
@@ -148,7 +150,7 @@ final class ReplicateCommand implements Callable<Integer> {
             backup(m, batch, ablation, top);
             circuit(ablation, top);
         }
-        progress("beyond the paper: attribution patching of every head's output");
+        progress("beyond the paper: attribution patching of every head's output; EAP and EAP-IG over every edge");
         // The estimated change of the mean logit difference when one head's z is patched at every
         // position from the ABC run into the IOI run: Σ (z_ABC − z_IOI) · ∂LD/∂z at the IOI run.
         try (AttributionPatching ap = AttributionPatching.ioiNoising(m, batch, Metrics.logitDiffMetric(batch));
@@ -164,6 +166,16 @@ final class ReplicateCommand implements Callable<Integer> {
                             + "patched at every position from the ABC run into the IOI run: sum over prompts, positions "
                             + "and d_head of (z_ABC - z_IOI) * dLD/dz at the IOI run; [layer][head]"));
         }
+        Map<String, Object> eap = new LinkedHashMap<>();
+        for (EdgeAttribution.Scores s : List.of(
+                EdgeAttribution.ioi(m, batch, EAP_CHUNK, ProgressBar.text("EAP")),
+                EdgeAttribution.ioiIg(m, batch, EAP_IG_STEPS, EAP_CHUNK, ProgressBar.text("EAP-IG")))) {
+            eap.put(s.method().equals("EAP") ? "eap" : "eap_ig", edgeResults(s));
+        }
+        eap.put("definition", "score(u -> v) = sum over prompts, positions and d_model of (a_u(ABC) - a_u(IOI)) * dLD/d in_v "
+                + "at the IOI run (EAP; EAP-IG: dLD/d in_v averaged over " + EAP_IG_STEPS + " runs with the token embeddings "
+                + "at ABC + k/" + EAP_IG_STEPS + " (IOI - ABC)); LD = the mean logit difference; EAP-IG's graph (docs/attribution.md)");
+        json.put("edge_attribution", eap);
         progress("07 adversarial examples (N = 100)");
         IOIDataset ioi100 = IOIDataset.builder(m.tokenizer()).promptType(Paper.ARENA_PROMPT_TYPE).n(100)
                 .seed(Paper.ARENA_SEED).prependBos(false).build();
@@ -176,6 +188,26 @@ final class ReplicateCommand implements Callable<Integer> {
         }
         json.put("adversarial", a);
         report.add(retitle(adv.paperVsRun(), "07 · adversarial examples (§4.4, Fig 8)"));
+    }
+
+    private static final int EAP_CHUNK = 8;
+    private static final int EAP_IG_STEPS = 5;
+    private static final int[] TOP_EDGES = {50, 100, 200, 400, 800};
+
+    /** The top edges and how many of the paper's heads they hold. */
+    private static Map<String, Object> edgeResults(EdgeAttribution.Scores s) {
+        List<Map<String, Object>> top = new ArrayList<>();
+        for (EdgeAttribution.Edge e : s.top(100)) {
+            top.add(Map.of("from", e.parent(), "to", e.child(), "score", e.score()));
+        }
+        List<Map<String, Object>> recovery = new ArrayList<>();
+        for (int n : TOP_EDGES) {
+            HeadRecovery r = HeadRecovery.at(s, n, Circuit.PAPER.heads());
+            recovery.add(Map.of("top_edges", n, "heads", r.found().size(), "true_positives", r.truePositives(),
+                    "precision", r.precision(), "recall", r.recall(), "false_positive_rate", r.falsePositiveRate()));
+        }
+        return Map.of("method", s.method(), "steps", s.steps(), "edges", s.graph().edgeCount(), "top_100", top,
+                "paper_heads", recovery, "roc_auc", HeadRecovery.roc(s, Circuit.PAPER.heads()).auc());
     }
 
     private void nameMovers(HookedTransformer m, IoiBatch batch) {

@@ -8,7 +8,10 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import ioi.data.IOIDataset;
 import ioi.experiments.AttributionPatching;
+import ioi.experiments.Circuit;
 import ioi.experiments.CopyingScores;
+import ioi.experiments.EdgeAttribution;
+import ioi.experiments.HeadRecovery;
 import ioi.experiments.IoiBatch;
 import ioi.experiments.Metrics;
 import ioi.lens.HookedTransformer;
@@ -45,7 +48,7 @@ class ReplicateCommandTest {
         JsonObject j = JsonParser.parseString(Files.readString(out.resolve("replication.json"))).getAsJsonObject();
         for (String key : List.of("meta", "logit_diff", "writing_direction", "copying_scores", "head_validation",
                 "minimal_circuit", "path_patching", "signals", "backup_name_movers", "faithfulness", "completeness",
-                "minimality", "adversarial", "attribution_patching")) {
+                "minimality", "adversarial", "attribution_patching", "edge_attribution")) {
             assertTrue(j.has(key), "replication.json has " + key + "; keys: " + j.keySet());
         }
         JsonObject ld = j.getAsJsonObject("logit_diff");
@@ -88,6 +91,19 @@ class ReplicateCommandTest {
                 assertEquals(r.get(9, 9) - ap.baseline(), head.get(9).getAsJsonArray().get(9).getAsDouble(), 1e-5,
                         "attribution_patching.head_out[9][9]: the estimated change for head 9.9 (tolerance 1e-5)");
             }
+            EdgeAttribution.Scores eap = EdgeAttribution.ioi(m, batch, 8, null);
+            JsonObject eapJson = j.getAsJsonObject("edge_attribution").getAsJsonObject("eap");
+            JsonObject first = eapJson.getAsJsonArray("top_100").get(0).getAsJsonObject();
+            EdgeAttribution.Edge top = eap.top(1).get(0);
+            assertEquals(top.parent() + "->" + top.child(), first.get("from").getAsString() + "->" + first.get("to").getAsString(),
+                    "edge_attribution.eap.top_100[0]");
+            assertEquals(top.score(), first.get("score").getAsDouble(), 1e-6, "edge_attribution.eap.top_100[0].score");
+            assertEquals(100, eapJson.getAsJsonArray("top_100").size());
+            assertEquals(HeadRecovery.roc(eap, Circuit.PAPER.heads()).auc(), eapJson.get("roc_auc").getAsDouble(), 1e-9,
+                    "edge_attribution.eap.roc_auc");
+            JsonObject igJson = j.getAsJsonObject("edge_attribution").getAsJsonObject("eap_ig");
+            assertEquals(5, igJson.get("steps").getAsInt(), "edge_attribution.eap_ig.steps");
+            assertEquals(5, igJson.getAsJsonArray("paper_heads").size(), "edge_attribution.eap_ig.paper_heads: one row per n");
             try (CopyingScores.Result c = CopyingScores.compute(m)) {
                 assertEquals(c.averageArena(CopyingScores.Sign.POSITIVE), cs.get("average_positive").getAsDouble(), 1e-6);
                 assertEquals(c.positive(9, 9), cs.getAsJsonArray("positive").get(9).getAsJsonArray().get(9).getAsDouble(),

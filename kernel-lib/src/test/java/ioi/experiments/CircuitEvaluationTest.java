@@ -172,6 +172,46 @@ class CircuitEvaluationTest {
                 "the two position semantics must differ here, or the union test proves nothing");
     }
 
+    /**
+     * {@link HeadRecovery#faithfulness} (the batched mask machinery) against plain hooks that put
+     * the template means into every hook_z entry of the heads outside the set, at every position.
+     */
+    @Test
+    void faithfulnessOfAHeadSetEqualsMeansPutInByHooks() {
+        List<Set<Head>> sets = List.of(Set.copyOf(Circuit.PAPER.heads()), Set.of(Head.of(9, 9), Head.of(9, 6)), Set.of());
+        List<HeadRecovery.Faithfulness> got = HeadRecovery.faithfulness(ablation, sets);
+        Compare cmp = new Compare("HeadRecovery.faithfulness vs hooks");
+        for (int i = 0; i < sets.size(); i++) {
+            Set<Head> keep = sets.get(i);
+            List<ioi.lens.Hook> hooks = new ArrayList<>();
+            for (int l = 0; l < model.cfg().nLayers(); l++) {
+                int layer = l;
+                hooks.add(ioi.lens.Hook.of(ioi.lens.HookNames.getActName("z", l), (z, h) -> { // [batch, pos, head_index, d_head]
+                    NDArray y = ablation.means(layer).duplicate(); // [batch, pos, head_index, d_head]
+                    for (int head = 0; head < model.cfg().nHeads(); head++) {
+                        if (keep.contains(Head.of(layer, head))) {
+                            ai.djl.ndarray.index.NDIndex at = new ai.djl.ndarray.index.NDIndex(":, :, {}", head);
+                            y.set(at, z.get(at));
+                        }
+                    }
+                    return y;
+                }));
+            }
+            try (NDManager run = m.newSubManager(); HookScope s = model.hooks(hooks)) {
+                NDArray logits = model.forward(batch.tokens(run)); // [batch, pos, d_vocab]
+                run.attachAll(logits);
+                cmp.close("F(" + keep.size() + " heads)", floats(got.get(i).fCircuit()),
+                        floats(Metrics.mean(Metrics.logitDiff(logits, batch, run))), ATOL, 0);
+            }
+            assertEquals(got.get(i).fCircuit() / got.get(i).fModel(), got.get(i).fraction(), 1e-12);
+        }
+        cmp.close("F(M)", floats(got.get(0).fModel()), f("f_model"), ATOL, 0);
+        cmp.check();
+        var bad = assertThrows(IllegalArgumentException.class,
+                () -> HeadRecovery.faithfulness(ablation, List.of(Set.of(Head.of(12, 0)))));
+        assertTrue(bad.getMessage().contains("12.0"), bad.getMessage());
+    }
+
     @Test
     void completenessMatchesTransformerLens() {
         Compare cmp = new Compare("completeness vs TL");
