@@ -18,7 +18,7 @@ import java.util.Set;
 
 /**
  * Edge attribution patching (EAP, Syed et al. 2023) and EAP with integrated gradients (EAP-IG,
- * Hanna et al. 2024): a score for every edge of the model's computational graph ({@link Graph})
+ * Hanna et al. 2024; [EAP] in docs/sources.md): a score for every edge of the model's computational graph ({@link Graph})
  * from a few forward and backward passes, instead of one patched forward pass per edge.
  *
  * <p>For an edge u → v, with M the mean logit difference (IO − S at END) over the prompts:
@@ -31,8 +31,8 @@ import java.util.Set;
  * It is the first-order change of M when edge u → v alone carries the ABC run's value ("noising",
  * as EAP scores). EAP takes the gradient at the clean run: 2 forward passes and 1 backward pass.
  * EAP-IG averages it over {@code steps} runs of the clean prompts whose token embeddings are
- * {@code ABC + k/steps · (clean − ABC)}, k = 0 … steps − 1 (hannamw/EAP-IG's interpolation of the
- * input and its left Riemann sum): steps + 2 forward passes and steps backward passes.
+ * {@code ABC + k/steps · (clean − ABC)}, k = 0 … steps − 1 ([EAP] {@code attribute.py}
+ * {@code get_scores_eap_ig}: its interpolation of the input and its left Riemann sum): steps + 2 forward passes and steps backward passes.
  *
  * <p>The sign convention: hannamw/EAP-IG's IOI metric is the negated logit difference averaged over
  * each batch and its scores are divided again by the number of prompts, so its scores are ours × −1/N;
@@ -45,7 +45,7 @@ public final class EdgeAttribution {
     private EdgeAttribution() {}
 
     /**
-     * The computational graph of a GPT-2-style model as EAP-IG draws it. Upstream (forward) nodes,
+     * The computational graph of a GPT-2-style model as EAP-IG draws it ([EAP] {@code graph.py}). Upstream (forward) nodes,
      * in order: {@code input}, then per layer its heads {@code a{L}.h{H}} and its MLP {@code m{L}}.
      * Downstream (backward) nodes: per layer the heads' q inputs {@code a{L}.h{H}<q>}, k inputs,
      * v inputs and the MLP {@code m{L}}; then {@code logits}. Heads of layer l read every node before
