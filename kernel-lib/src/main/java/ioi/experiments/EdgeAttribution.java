@@ -360,11 +360,7 @@ public final class EdgeAttribution {
                 rows.add(cache.get("result", l).transpose(2, 0, 1, 3)); // [head_index, batch, pos, d_model]
                 rows.add(cache.get("mlp_out", l).expandDims(0)); // [1, batch, pos, d_model]
             }
-            NDArray stack = NDArrays.concat(new NDList(rows), 0); // [n_forward, batch, pos, d_model]
-            NDArray flat = stack.reshape(graph.nForward(), -1); // [n_forward, batch * pos * d_model]
-            flat.attach(m);
-            NDScope.unregister(flat);
-            return flat;
+            return flatRows(rows, graph.nForward(), m);
         }
     }
 
@@ -379,11 +375,19 @@ public final class EdgeAttribution {
                 rows.add(grads.get("mlp_in", l).expandDims(0)); // [1, batch, pos, d_model]
             }
             rows.add(grads.get(last).expandDims(0)); // [1, batch, pos, d_model]
-            NDArray stack = NDArrays.concat(new NDList(rows), 0); // [n_backward, batch, pos, d_model]
-            NDArray flat = stack.reshape(graph.nBackward(), -1); // [n_backward, batch * pos * d_model]
-            flat.attach(m);
-            NDScope.unregister(flat);
-            return flat;
+            return flatRows(rows, graph.nBackward(), m);
         }
+    }
+
+    /**
+     * {@code rows} ([k, batch, pos, d_model] each, k summing to {@code n}) stacked into
+     * [n, batch * pos * d_model], owned by {@code m} and kept past the caller's scope.
+     */
+    private static NDArray flatRows(List<NDArray> rows, int n, NDManager m) {
+        NDArray stack = NDArrays.concat(new NDList(rows), 0); // [n, batch, pos, d_model]
+        NDArray flat = stack.reshape(n, -1); // [n, batch * pos * d_model]
+        flat.attach(m);
+        NDScope.unregister(flat);
+        return flat;
     }
 }

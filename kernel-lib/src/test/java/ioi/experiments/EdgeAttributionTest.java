@@ -37,6 +37,8 @@ class EdgeAttributionTest {
     static SafetensorsFile golden;
     static IoiBatch batch;
     static NDManager m;
+    /** EAP on the whole batch in one chunk, which several tests read. */
+    static EdgeAttribution.Scores eap;
 
     @BeforeAll
     static void load() {
@@ -45,6 +47,7 @@ class EdgeAttributionTest {
         golden = Safetensors.open(TestModels.resource("ioi-goldens/eap.safetensors"));
         batch = IoiGoldens.batch(experiments);
         m = NDManager.newBaseManager();
+        eap = EdgeAttribution.ioi(model, batch, batch.size(), null);
     }
 
     @AfterAll
@@ -107,7 +110,7 @@ class EdgeAttributionTest {
 
     @Test
     void eapEqualsTransformerLensBackwardHooks() {
-        EdgeAttribution.Scores s = EdgeAttribution.ioi(model, batch, batch.size(), null);
+        EdgeAttribution.Scores s = eap;
         assertEquals(golden.load("eap/metric", m).getFloat(0), s.metric(), 1e-4, "the clean mean logit difference");
         assertEquals("EAP", s.method());
         assertScores("eap/scores", s);
@@ -123,7 +126,7 @@ class EdgeAttributionTest {
 
     @Test
     void chunksOfPromptsGiveTheSameScores() {
-        EdgeAttribution.Scores whole = EdgeAttribution.ioi(model, batch, batch.size(), null);
+        EdgeAttribution.Scores whole = eap;
         EdgeAttribution.Scores chunked = EdgeAttribution.ioi(model, batch, 5, null); // 5 + 5 + 5 + 1 prompts
         double worst = 0;
         for (int i = 0; i < whole.scores().length; i++) {
@@ -140,7 +143,7 @@ class EdgeAttributionTest {
      */
     @Test
     void eachScoreIsTheDerivativeAlongItsEdge() {
-        EdgeAttribution.Scores s = EdgeAttribution.ioi(model, batch, batch.size(), null);
+        EdgeAttribution.Scores s = eap;
         List<EdgeAttribution.Edge> top = s.top(200).stream().filter(e -> !e.child().equals("logits")).limit(4).toList();
         assertEquals(4, top.size());
         PatchingMetric ld = Metrics.logitDiffMetric(batch);
@@ -197,7 +200,7 @@ class EdgeAttributionTest {
         assertTrue(steps.getMessage().contains("0"), steps.getMessage());
         var chunk = assertThrows(IllegalArgumentException.class, () -> EdgeAttribution.ioi(model, batch, 0, null));
         assertTrue(chunk.getMessage().contains("chunk"), chunk.getMessage());
-        EdgeAttribution.Scores s = EdgeAttribution.ioi(model, batch, batch.size(), null);
+        EdgeAttribution.Scores s = eap;
         var noEdge = assertThrows(IllegalArgumentException.class, () -> s.score("a9.h9", "a9.h6<q>"));
         assertTrue(noEdge.getMessage().contains("no edge a9.h9->a9.h6<q>"), noEdge.getMessage());
     }
