@@ -266,6 +266,9 @@ public final class EdgeAttribution {
     private static final java.util.regex.Pattern UPSTREAM =
             java.util.regex.Pattern.compile("hook_embed|blocks\\.\\d+\\.(attn\\.hook_result|hook_mlp_out)");
 
+    private static final java.util.regex.Pattern DOWNSTREAM =
+            java.util.regex.Pattern.compile("blocks\\.\\d+\\.hook_(q_input|k_input|v_input|mlp_in)");
+
     /** EAP (igSteps 0) or EAP-IG: per chunk of prompts, sums into one score matrix. */
     private static Scores run(HookedTransformer model, IoiBatch batch, int igSteps, int chunk, Progress progress) {
         if (chunk < 1) {
@@ -276,7 +279,7 @@ public final class EdgeAttribution {
         int nLayers = graph.nLayers();
         String last = "blocks." + (nLayers - 1) + ".hook_resid_post";
         java.util.function.Predicate<String> downstream = n -> n.equals(last)
-                || n.matches("blocks\\.\\d+\\.hook_(q_input|k_input|v_input|mlp_in)");
+                || DOWNSTREAM.matcher(n).matches();
         int passes = Math.max(1, igSteps);
         int chunks = (batch.size() + chunk - 1) / chunk;
         double[] total = new double[graph.nForward() * graph.nBackward()];
@@ -295,11 +298,12 @@ public final class EdgeAttribution {
                         metric += weight * cleanMetric(model, part, ld, m);
                     }
                     NDArray gradSum = null; // [n_backward, batch * pos * d_model]
+                    NDArray e0 = abc.get("hook_embed"); // [batch, pos, d_model]
+                    NDArray toClean = igSteps > 0 ? clean.get("hook_embed").sub(e0) : null; // [batch, pos, d_model]
                     for (int k = 0; k < passes; k++) {
                         NDArray embed = null;
                         if (igSteps > 0) {
-                            NDArray e0 = abc.get("hook_embed"); // [batch, pos, d_model]
-                            embed = e0.add(clean.get("hook_embed").sub(e0).mul((double) k / igSteps)); // [batch, pos, d_model]
+                            embed = e0.add(toClean.mul((double) k / igSteps)); // [batch, pos, d_model]
                             embed.attach(m);
                         }
                         NDArray input = embed;

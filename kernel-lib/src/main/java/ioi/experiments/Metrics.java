@@ -1,6 +1,7 @@
 package ioi.experiments;
 
 import ai.djl.ndarray.NDArray;
+import ioi.lens.Scalar;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
@@ -153,7 +154,7 @@ public final class Metrics {
         @Override
         public NDArray score(NDArray logits) { // [copies, batch, 2]
             NDArray diff = logits.get(":, :, 0").sub(logits.get(":, :, 1")); // [copies, batch]
-            return diff.mean(new int[] {1}).sub(offset).div(divisor); // [copies]
+            return Scalar.div(Scalar.sub(diff.mean(new int[] {1}), offset), divisor); // [copies]
         }
     }
 

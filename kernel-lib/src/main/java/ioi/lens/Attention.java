@@ -127,7 +127,7 @@ final class Attention {
         NDArray qT = q.transpose(0, 2, 1, 3); // [batch, head_index, query_pos, d_head]
         NDArray kT = k.transpose(0, 2, 3, 1); // [batch, head_index, d_head, key_pos]
         NDArray raw = InPlace.div(qT.matMul(kT), attnScale); // [batch, head_index, query_pos, key_pos], scaled in place (InPlace)
-        NDArray minusInf = raw.getManager().create(Float.NEGATIVE_INFINITY);
+        NDArray minusInf = Scalar.of(raw, Float.NEGATIVE_INFINITY); // []
         NDArray scores = hookAttnScores.run( // [batch, head_index, query_pos, key_pos]
                 NDArrays.where(mask.broadcast(raw.getShape()), raw, minusInf.broadcast(raw.getShape())));
         raw.close(); // no hook sees it: free it now rather than at the end of the pass

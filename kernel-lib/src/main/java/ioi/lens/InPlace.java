@@ -9,7 +9,8 @@ import ai.djl.pytorch.jni.JniUtils;
  * values); while gradients are being recorded (inside {@link GradientRun} or any DJL
  * {@code GradientCollector}) it is out of place, because autograd keeps the operands it will
  * differentiate through and an in-place write would overwrite them ("modified by an inplace
- * operation"). Same values either way: the ops and their order do not change.
+ * operation"), and a constant operand goes through {@link Scalar} so that what autograd keeps of it
+ * stays valid. Same values either way: the ops and their order do not change.
  */
 final class InPlace {
     private InPlace() {}
@@ -24,7 +25,7 @@ final class InPlace {
     }
 
     static NDArray add(NDArray target, Number other) {
-        return recording() ? target.add(other) : target.addi(other);
+        return recording() ? Scalar.add(target, other) : target.addi(other);
     }
 
     static NDArray mul(NDArray target, NDArray other) {
@@ -32,11 +33,11 @@ final class InPlace {
     }
 
     static NDArray mul(NDArray target, Number other) {
-        return recording() ? target.mul(other) : target.muli(other);
+        return recording() ? Scalar.mul(target, other) : target.muli(other);
     }
 
     static NDArray div(NDArray target, Number other) {
-        return recording() ? target.div(other) : target.divi(other);
+        return recording() ? Scalar.div(target, other) : target.divi(other);
     }
 
     /**

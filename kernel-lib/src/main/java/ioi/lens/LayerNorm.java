@@ -34,7 +34,7 @@ final class LayerNorm {
 
     NDArray forward(NDArray x) { // [..., d_model]
         NDArray centred = x.sub(x.mean(new int[] {-1}, true)); // [..., d_model]
-        NDArray scale = hookScale.run(centred.pow(2).mean(new int[] {-1}, true).add(eps).sqrt()); // [..., 1]
+        NDArray scale = hookScale.run(Scalar.add(Scalar.pow(centred, 2).mean(new int[] {-1}, true), eps).sqrt()); // [..., 1]
         NDArray normalized = centred.div(scale); // [..., d_model]
         return hookNormalized.run(w == null ? normalized : normalized.mul(w).add(b)); // [..., d_model]
     }

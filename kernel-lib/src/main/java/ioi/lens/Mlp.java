@@ -38,10 +38,10 @@ final class Mlp {
         //   x.mul(0.5).mul(x.add(x.pow(3).mul(0.044715)).mul(GELU_C).tanh().add(1.0))
         // (bit-identical: only the operands of + and * swap), but in place on two buffers that are
         // freed here, instead of eight [batch, pos, d_mlp] temporaries held to the end of the pass.
-        NDArray inner = InPlace.mul(InPlace.add(InPlace.mul(x.pow(3), 0.044715), x), GELU_C); // [batch, pos, d_mlp]
+        NDArray inner = InPlace.mul(InPlace.add(InPlace.mul(Scalar.pow(x, 3), 0.044715), x), GELU_C); // [batch, pos, d_mlp]
         NDArray t = inner.tanh(); // [batch, pos, d_mlp]
         inner.close();
-        NDArray out = InPlace.mul(x.mul(0.5), InPlace.add(t, 1.0)); // [batch, pos, d_mlp]
+        NDArray out = InPlace.mul(Scalar.mul(x, 0.5), InPlace.add(t, 1.0)); // [batch, pos, d_mlp]
         t.close();
         return out;
     }

@@ -45,6 +45,33 @@ class MetricsTest {
         model.close();
     }
 
+    /**
+     * A metric's constants (the normalised metric's offset and divisor) are still there for the
+     * backward pass after a garbage collection (tolerance 0 against the same run without one).
+     */
+    @Test
+    void metricGradientsSurviveAGarbageCollection() {
+        PatchingMetric metric = Metrics.normalisedMetric(batch, 3.0, 0.5);
+        try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager()) {
+            NDArray tokens = m.create(batch.tokens()); // [batch, pos]
+            java.util.function.Predicate<String> at = n -> n.equals("blocks.11.hook_resid_post");
+            try (ioi.lens.GradientRun plain = model.runWithGradients(tokens, at, l -> Metrics.scoreArray(metric, l));
+                    ioi.lens.GradientRun collected = model.runWithGradients(tokens, at, l -> {
+                        NDArray value = Metrics.scoreArray(metric, l); // [1]
+                        ioi.lens.Collect.garbage();
+                        return value;
+                    })) {
+                float[] a = plain.gradient("blocks.11.hook_resid_post").toFloatArray();
+                float[] b = collected.gradient("blocks.11.hook_resid_post").toFloatArray();
+                double worst = 0;
+                for (int i = 0; i < a.length; i++) {
+                    worst = Math.max(worst, Double.isFinite(b[i]) ? Math.abs(a[i] - b[i]) : Double.POSITIVE_INFINITY);
+                }
+                assertEquals(0, worst, 0, "worst difference after a collection " + worst);
+            }
+        }
+    }
+
     @Test
     void goldenBatchIsWhatTheDatasetDescribes() {
         assertEquals(16, batch.size());

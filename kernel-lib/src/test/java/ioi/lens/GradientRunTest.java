@@ -94,6 +94,35 @@ class GradientRunTest {
         }
     }
 
+    /**
+     * The same gradients when the garbage collector runs between the forward and the backward pass
+     * (tolerance 0: the same ops on the same values). Constants of the forward pass (LayerNorm's
+     * square and eps, GELU's coefficients, attention's scale) used to be freed by that collection,
+     * and the gradients came out NaN ({@link Scalar}).
+     */
+    @Test
+    void gradientsSurviveAGarbageCollectionBeforeTheBackwardPass() {
+        List<String> hooks = List.of("blocks.0.hook_resid_pre", "blocks.0.attn.hook_q", "blocks.1.mlp.hook_pre",
+                "blocks.1.hook_v_input", "ln_final.hook_scale");
+        Function<NDArray, NDArray> collecting = logits -> {
+            NDArray value = metric(logits); // []
+            Collect.garbage();
+            return value;
+        };
+        try (GradientRun plain = model.runWithGradients(tokens, hooks::contains, GradientRunTest::metric);
+                GradientRun collected = model.runWithGradients(tokens, hooks::contains, collecting)) {
+            for (String hook : hooks) {
+                float[] a = plain.gradient(hook).toFloatArray();
+                float[] b = collected.gradient(hook).toFloatArray();
+                double worst = 0;
+                for (int i = 0; i < a.length; i++) {
+                    worst = Math.max(worst, Double.isFinite(b[i]) ? Math.abs(a[i] - b[i]) : Double.POSITIVE_INFINITY);
+                }
+                assertEquals(0, worst, 0, hook + ": worst difference after a collection " + worst);
+            }
+        }
+    }
+
     @Test
     void theOrdinaryForwardPassIsUntouched() {
         float[] before = model.forward(tokens).toFloatArray();
