@@ -147,6 +147,11 @@ public final class Charts {
         return new BarChart(categories);
     }
 
+    /** A graph of placed nodes and weighted edges (a circuit); add them with {@link GraphChart#node} and {@link GraphChart#edge}. */
+    public static GraphChart graph() {
+        return new GraphChart();
+    }
+
     // ------------------------------------------------------------ helpers
 
     /**

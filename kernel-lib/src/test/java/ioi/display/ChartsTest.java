@@ -159,6 +159,69 @@ class ChartsTest {
     }
 
     @Test
+    void graphDrawsEdgesBySignKindAndWidthWithNullGaps() {
+        GraphChart g = Charts.graph()
+                .node("input", -1, 5.5, "input", "input", "the token embedding")
+                .node("a0.h1", 0, 1, "0.1", "duplicate token", "head 0.1")
+                .node("a9.h9", 9, 9, "9.9", "name mover", "head 9.9")
+                .node("logits", 12, 5.5, "logits", "logits", "logits")
+                .edge("a9.h9", "logits", 2.0, null, "a9.h9->logits 2.0")
+                .edge("input", "a9.h9", -0.4, "q", "input->a9.h9<q> -0.4")
+                .edge("a0.h1", "a9.h9", 0.3, "q", "a0.h1->a9.h9<q> 0.3")
+                .edge("input", "a0.h1", 0.1, "k", "input->a0.h1<k> 0.1")
+                .xTicks(new double[] {-1, 0, 9, 12}, List.of("input", "0", "9", "logits"));
+        assertEquals(4, g.nodeCount());
+        assertEquals(4, g.edgeCount());
+        JsonObject fig = viaKernelGson(g.figure().toMap());
+        JsonArray data = fig.getAsJsonArray("data");
+        int segments = 0;
+        java.util.Set<String> legend = new java.util.HashSet<>();
+        for (JsonElement el : data) {
+            JsonObject t = el.getAsJsonObject();
+            if (!t.get("mode").getAsString().equals("lines")) continue;
+            JsonArray x = t.getAsJsonArray("x");
+            assertEquals(0, x.size() % 3, "segments of (from, to, null)");
+            for (int i = 2; i < x.size(); i += 3) assertTrue(x.get(i).isJsonNull(), "a gap after every segment");
+            segments += x.size() / 3;
+            String colour = t.getAsJsonObject("line").get("color").getAsString();
+            String name = t.get("name").getAsString();
+            assertEquals(name.startsWith("+") ? Colors.POSITIVE : Colors.NEGATIVE, colour, name);
+            if (t.get("showlegend").getAsBoolean()) assertTrue(legend.add(name), "one legend entry per sign and kind: " + name);
+        }
+        assertEquals(4, segments, "every edge drawn once");
+        assertEquals(java.util.Set.of("+", "− q", "+ q", "+ k"), legend);
+        // the widest line is the largest |weight|; the smallest the thinnest
+        double widest = 0, thinnest = 99;
+        for (JsonElement el : data) {
+            JsonObject t = el.getAsJsonObject();
+            if (!t.get("mode").getAsString().equals("lines")) continue;
+            double w = t.getAsJsonObject("line").get("width").getAsDouble();
+            JsonArray x = t.getAsJsonArray("x");
+            if (x.get(1).getAsDouble() == 12) widest = w; // the edge into logits
+            if (x.get(0).getAsDouble() == -1 && x.get(1).getAsDouble() == 0) thinnest = w;
+        }
+        assertTrue(widest > thinnest, "width grows with |weight|: " + widest + " vs " + thinnest);
+        // nodes: one trace per group, labels beside them, hover text escaped
+        long groups = data.asList().stream().filter(e -> e.getAsJsonObject().get("mode").getAsString().equals("markers+text")).count();
+        assertEquals(4, groups);
+        assertEquals("array", fig.getAsJsonObject("layout").getAsJsonObject("xaxis").get("tickmode").getAsString());
+    }
+
+    @Test
+    void graphRefusesUnknownNodesAndBadWeights() {
+        GraphChart g = Charts.graph().node("a", 0, 0, null, null, null);
+        var dup = assertThrows(IllegalArgumentException.class, () -> g.node("a", 1, 1, null, null, null));
+        assertTrue(dup.getMessage().contains("'a' is already used"), dup.getMessage());
+        var missing = assertThrows(IllegalArgumentException.class, () -> g.edge("a", "b", 1, null, null));
+        assertTrue(missing.getMessage().contains("names node 'b'"), missing.getMessage());
+        var nan = assertThrows(IllegalArgumentException.class, () -> g.edge("a", "a", Double.NaN, null, null));
+        assertTrue(nan.getMessage().contains("weight NaN"), nan.getMessage());
+        var where = assertThrows(IllegalArgumentException.class, () -> g.node("c", Double.NaN, 0, null, null, null));
+        assertTrue(where.getMessage().contains("finite"), where.getMessage());
+        assertEquals(0, g.edgeCount());
+    }
+
+    @Test
     void shapeErrorsNameTheShapes() {
         var e = assertThrows(IllegalArgumentException.class, () -> Charts.imshow(new float[][] {{1, 2}, {3}}));
         assertTrue(e.getMessage().contains("row 1 has 1 columns, expected 2"), e.getMessage());
