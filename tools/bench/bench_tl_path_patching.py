@@ -17,6 +17,10 @@ from_pretrained defaults on both sides. Tasks:
                 clean cache, normalised metric)
   act_resid_pre transformer_lens.patching.get_act_patch_resid_pre (the same set-up), by layer and
                 position
+  attr_head_out act_head_out's grid estimated by attribution patching: (clean z - ABC z) . dM/dz at
+                the ABC run, from TL backward hooks (Nanda's / ARENA's way), summed per head
+  eap, eap_ig   every edge's EAP / EAP-IG (5 steps) score over EAP-IG's graph, TL's split inputs and
+                backward hooks, as tools/goldens/make_ioi_eap_goldens.py computes them
 
     python tools/bench/bench_tl_path_patching.py --model /tmp/gpt2-random --threads 2 --java
 
@@ -131,9 +135,63 @@ def run_tl(args, d) -> tuple[dict, dict]:
             return (logit_diff(logits) - abc_ld) / (clean_ld - abc_ld)
         return fn(model, abc, clean_cache, metric)
 
+    def backward_hooks(tokens_, metric, names, embed=None):
+        """{name: d metric / d activation} from TL backward hooks (the goldens' way, make_ioi_*_goldens.py)."""
+        grads = {}
+
+        def keep(grad, hook):
+            grads[hook.name] = grad.detach()
+
+        model.reset_hooks()
+        for n in names:
+            model.add_hook(n, keep, dir="bwd")
+        if embed is not None:
+            model.add_hook("hook_embed", lambda act, hook: embed.clone())
+        with torch.enable_grad():
+            metric(model(tokens_)).backward()
+        model.reset_hooks()
+        model.zero_grad(set_to_none=True)
+        return grads
+
+    def attr_head_out():
+        # Nanda's / ARENA's attribution patching: (clean z - ABC z) . dM/dz at the ABC run, M normalised
+        clean_logits, clean = model.run_with_cache(tokens, names_filter=z_filter)
+        abc_logits, corrupt = model.run_with_cache(abc, names_filter=z_filter)
+        clean_ld, abc_ld = logit_diff(clean_logits), logit_diff(abc_logits)
+        names = [f"blocks.{l}.attn.hook_z" for l in range(n_layers)]
+        g = backward_hooks(abc, lambda logits: (logit_diff(logits) - abc_ld) / (clean_ld - abc_ld), names)
+        return torch.stack([((clean[n] - corrupt[n]) * g[n]).sum((0, 1, 3)) for n in names])
+
+    def eap(ig_steps):
+        # EAP over EAP-IG's graph with TL's split inputs, as tools/goldens/make_ioi_eap_goldens.py computes it
+        import make_ioi_eap_goldens as eg
+
+        model.set_use_attn_result(True)
+        model.set_use_split_qkv_input(True)
+        model.set_use_hook_mlp_in(True)
+        try:
+            up, down = eg.upstream_names(n_layers), eg.downstream_names(n_layers)
+            _, clean = model.run_with_cache(tokens, names_filter=lambda n: n in up)
+            _, corrupt = model.run_with_cache(abc, names_filter=lambda n: n in up)
+            delta = eg.upstream_stack(corrupt, n_layers, n_heads) - eg.upstream_stack(clean, n_layers, n_heads)
+            total = None
+            for k in range(max(1, ig_steps)):
+                embed = None
+                if ig_steps:
+                    embed = corrupt["hook_embed"] + (k / ig_steps) * (clean["hook_embed"] - corrupt["hook_embed"])
+                stack = eg.downstream_stack(backward_hooks(tokens, logit_diff, down, embed), n_layers, n_heads)
+                total = stack if total is None else total + stack
+            s = torch.einsum("bpfd,bpgd->fg", delta, total / max(1, ig_steps))
+            return torch.where(eg.edge_mask(n_layers, n_heads), s, torch.zeros_like(s))
+        finally:
+            model.set_use_attn_result(False)
+            model.set_use_split_qkv_input(False)
+            model.set_use_hook_mlp_in(False)
+
     tasks = {"path_final": path_final, "path_s_inh_v": path_s_inh_v,
              "act_head_out": lambda: activation_grid(patching.get_act_patch_attn_head_out_all_pos),
-             "act_resid_pre": lambda: activation_grid(patching.get_act_patch_resid_pre)}
+             "act_resid_pre": lambda: activation_grid(patching.get_act_patch_resid_pre),
+             "attr_head_out": attr_head_out, "eap": lambda: eap(0), "eap_ig": lambda: eap(5)}
     model(tokens[:2])  # warm-up
     out, grids = {"loadavg_start": loadavg(), "threads": torch.get_num_threads(), "batch": tokens.shape[0],
                   "pos": tokens.shape[1], "results": {}}, {}

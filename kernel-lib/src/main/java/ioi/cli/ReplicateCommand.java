@@ -14,6 +14,7 @@ import ioi.experiments.CircuitEvaluation;
 import ioi.experiments.CopyingScores;
 import ioi.experiments.EdgeAttribution;
 import ioi.experiments.Head;
+import ioi.experiments.EdgeRecovery;
 import ioi.experiments.HeadRecovery;
 import ioi.experiments.IoiBatch;
 import ioi.experiments.MeanAblation;
@@ -206,8 +207,21 @@ final class ReplicateCommand implements Callable<Integer> {
             recovery.add(Map.of("top_edges", n, "heads", r.found().size(), "true_positives", r.truePositives(),
                     "precision", r.precision(), "recall", r.recall(), "false_positive_rate", r.falsePositiveRate()));
         }
-        return Map.of("method", s.method(), "steps", s.steps(), "edges", s.graph().edgeCount(), "top_100", top,
-                "paper_heads", recovery, "roc_auc", HeadRecovery.roc(s, Circuit.PAPER.heads()).auc());
+        Map<String, Object> out = new LinkedHashMap<>(Map.of("method", s.method(), "steps", s.steps(), "edges",
+                s.graph().edgeCount(), "top_100", top, "paper_heads", recovery, "roc_auc",
+                HeadRecovery.roc(s, Circuit.PAPER.heads()).auc()));
+        if (s.graph().nLayers() == 12 && s.graph().nHeads() == 12) { // ACDC's ground truth is GPT-2 small's
+            java.util.Set<String> acdc = EdgeRecovery.acdcIoi(s.graph());
+            List<Map<String, Object>> edgeRows = new ArrayList<>();
+            for (int n : TOP_EDGES) {
+                EdgeRecovery r = EdgeRecovery.at(s, n, acdc);
+                edgeRows.add(Map.of("top_edges", n, "true_positives", r.truePositives(), "precision", r.precision(),
+                        "recall", r.recall(), "false_positive_rate", r.falsePositiveRate()));
+            }
+            out.put("acdc_edges", Map.of("reference_edges", acdc.size(), "at", edgeRows, "roc_auc",
+                    EdgeRecovery.roc(s, acdc).auc()));
+        }
+        return out;
     }
 
     private void nameMovers(HookedTransformer m, IoiBatch batch) {

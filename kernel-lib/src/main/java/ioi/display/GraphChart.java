@@ -12,8 +12,8 @@ import java.util.Map;
  *
  * <p>Edges are lines from node to node, blue for a positive weight and red for a negative one, wider
  * for larger |weight| (four widths, scaled to the largest |weight|). An edge's {@code kind} (e.g. the
- * input it enters: {@code q}, {@code k}, {@code v}) picks its dash, one per kind in order of first
- * appearance; the legend lists sign × kind. Hovering a node or an edge's midpoint shows its text.
+ * input it enters: {@code q}, {@code k}, {@code v}) picks its dash: solid without a kind, then one dash
+ * per kind in alphabetical order (k dashed, q dotted, v dash-dotted); the legend lists sign × kind. Hovering a node or an edge's midpoint shows its text.
  * Nodes are coloured by group (one legend entry each) and labelled.
  *
  * <p>Why by hand: Plotly has no graph trace; this is the usual lines-with-gaps layout (one trace per
@@ -101,12 +101,7 @@ public final class GraphChart extends Chart<GraphChart> {
         for (Edge e : edges) {
             largest = Math.max(largest, Math.abs(e.weight()));
         }
-        List<String> kinds = new ArrayList<>();
-        for (Edge e : edges) {
-            if (!kinds.contains(e.kind())) {
-                kinds.add(e.kind());
-            }
-        }
+        List<String> kinds = new ArrayList<>(new java.util.TreeSet<>(edges.stream().map(Edge::kind).toList()));
         // One line trace per (sign, kind, width): segments joined with null gaps.
         Map<String, List<Object>[]> lines = new LinkedHashMap<>();
         Map<String, double[]> style = new LinkedHashMap<>(); // key -> {sign, kind index, width index}

@@ -30,7 +30,12 @@ import java.util.function.BiFunction;
  *   <li>{@code act_head_out}: the activation-patching grid of every head's output (TL's
  *       {@code get_act_patch_attn_head_out_all_pos}), corrupted = ABC;
  *   <li>{@code act_resid_pre}: the residual stream by layer and position (TL's
- *       {@code get_act_patch_resid_pre}), corrupted = ABC.
+ *       {@code get_act_patch_resid_pre}), corrupted = ABC;
+ *   <li>{@code attr_head_out}: the same head-output grid estimated by attribution patching
+ *       ({@link AttributionPatching#ioi}: one forward and backward pass on the ABC prompts, one
+ *       forward pass on the clean ones);
+ *   <li>{@code eap}, {@code eap_ig}: every edge's EAP and EAP-IG (5 steps) score
+ *       ({@link EdgeAttribution}, the whole batch as one chunk), [n_forward * n_backward].
  * </ul>
  * <pre>
  * java -cp CLASSPATH ioi.experiments.PathPatchingBenchmark --model DIR --batch FILE [--threads 2]
@@ -128,6 +133,15 @@ public final class PathPatchingBenchmark {
         });
         TASKS.put("act_head_out", (model, batch) -> activationGrid(model, batch, ActivationPatching::headOutAllPos));
         TASKS.put("act_resid_pre", (model, batch) -> activationGrid(model, batch, ActivationPatching::residPre));
+        TASKS.put("attr_head_out", (model, batch) -> {
+            try (Metrics.Performance perf = Metrics.performance(model, batch);
+                    AttributionPatching ap = AttributionPatching.ioi(model, batch, perf.normalisedMetric());
+                    PatchingResult r = ap.headOutAllPos()) {
+                return r.toFloatArray();
+            }
+        });
+        TASKS.put("eap", (model, batch) -> EdgeAttribution.ioi(model, batch, batch.size(), null).scores());
+        TASKS.put("eap_ig", (model, batch) -> EdgeAttribution.ioiIg(model, batch, 5, batch.size(), null).scores());
     }
 
     /** A TL activation-patching grid on the batch: clean cache, ABC corrupted, normalised metric. */

@@ -11,6 +11,7 @@ import ioi.experiments.AttributionPatching;
 import ioi.experiments.Circuit;
 import ioi.experiments.CopyingScores;
 import ioi.experiments.EdgeAttribution;
+import ioi.experiments.EdgeRecovery;
 import ioi.experiments.HeadRecovery;
 import ioi.experiments.IoiBatch;
 import ioi.experiments.Metrics;
@@ -101,6 +102,14 @@ class ReplicateCommandTest {
             assertEquals(100, eapJson.getAsJsonArray("top_100").size());
             assertEquals(HeadRecovery.roc(eap, Circuit.PAPER.heads()).auc(), eapJson.get("roc_auc").getAsDouble(), 1e-9,
                     "edge_attribution.eap.roc_auc");
+            var acdc = EdgeRecovery.acdcIoi(eap.graph());
+            JsonObject acdcJson = eapJson.getAsJsonObject("acdc_edges");
+            assertEquals(acdc.size(), acdcJson.get("reference_edges").getAsInt(), "edge_attribution.eap.acdc_edges.reference_edges");
+            assertEquals(EdgeRecovery.roc(eap, acdc).auc(), acdcJson.get("roc_auc").getAsDouble(), 1e-9,
+                    "edge_attribution.eap.acdc_edges.roc_auc");
+            assertEquals(EdgeRecovery.at(eap, 400, acdc).truePositives(),
+                    acdcJson.getAsJsonArray("at").get(3).getAsJsonObject().get("true_positives").getAsInt(),
+                    "edge_attribution.eap.acdc_edges.at[3]: the top 400");
             JsonObject igJson = j.getAsJsonObject("edge_attribution").getAsJsonObject("eap_ig");
             assertEquals(5, igJson.get("steps").getAsInt(), "edge_attribution.eap_ig.steps");
             assertEquals(5, igJson.getAsJsonArray("paper_heads").size(), "edge_attribution.eap_ig.paper_heads: one row per n");
