@@ -254,7 +254,7 @@ public final class Adversarial {
                 NDArray t = m.create(Arrays.copyOfRange(tokens, from, to)); // [batch, pos]
                 NDArray resid = model.forward(t, RunOptions.defaults().stopAtLayer(layers)).logits(); // [batch, pos, d_model]
                 NDArray atEnd = Metrics.atPositions(resid, Arrays.copyOfRange(end, from, to)); // [batch, d_model]
-                NDArray logits = FinalLn.apply(model, atEnd).matMul(model.W_U()).add(model.b_U()); // [batch, d_vocab]
+                NDArray logits = model.applyLayerNorm("ln_final", atEnd).matMul(model.W_U()).add(model.b_U()); // [batch, d_vocab]
                 NDArray diff = Metrics.pick(logits, ioC).sub(Metrics.pick(logits, sC)); // [batch]
                 NDArray p = Metrics.pick(logits.softmax(-1), ioC); // [batch]
                 double[] d = diff.toType(DataType.FLOAT64, false).toDoubleArray();

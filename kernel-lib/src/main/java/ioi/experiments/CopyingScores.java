@@ -241,7 +241,7 @@ public final class CopyingScores {
         try (NDManager tmp = model.resultManager().newSubManager(); NDScope scope = new NDScope()) {
             NDArray residPost0 = model.forward(batch.tokens(tmp), RunOptions.defaults().stopAtLayer(1)).logits(); // [batch, pos, d_model]
             NDArray x = residPost0.reshape(-1, model.cfg().dModel()).get(new NDIndex("{}", tmp.create(flat))); // [3 * batch, d_model]
-            NDArray normalized = layerNormPre(model, x, "blocks.1.ln1"); // [3 * batch, d_model]
+            NDArray normalized = model.applyLayerNorm("blocks.1.ln1", x); // [3 * batch, d_model]
             NDArray out = ovOutputs(model, normalized, model.b_V()); // [n_layers, n_heads, 3 * batch, d_model]
             return result(model, "Copy scores on the dataset (IO, S1, S2 after block 0, k=" + options.k() + ")", out,
                     tokens, labels, options);
@@ -282,16 +282,6 @@ public final class CopyingScores {
         }
     }
 
-    /** LayerNorm without affine (LNPre): centre, divide by sqrt(mean(x^2) + eps); the affine if not folded. */
-    static NDArray layerNormPre(HookedTransformer model, NDArray x, String prefix) {
-        NDArray centred = x.sub(x.mean(new int[] {-1}, true)); // [..., d_model]
-        NDArray scale = centred.pow(2).mean(new int[] {-1}, true).add(model.cfg().eps()).sqrt(); // [..., 1]
-        NDArray normalized = centred.div(scale); // [..., d_model]
-        if (!model.weightNames().contains(prefix + ".w")) {
-            return normalized;
-        }
-        return normalized.mul(model.weight(prefix + ".w")).add(model.weight(prefix + ".b"));
-    }
 
     /** {@code (x @ W_V[l, h] (+ b_V[l, h])) @ W_O[l, h]} for every head: [n_layers, n_heads, targets, d_model]. */
     private static NDArray ovOutputs(HookedTransformer model, NDArray x, NDArray bV) {
@@ -322,8 +312,8 @@ public final class CopyingScores {
             long[][] ranks = new long[2][];
             ranks[0] = new long[heads * n];
             ranks[1] = new long[heads * n];
-            NDArray positive = FinalLn.apply(model, perHead); // [heads, targets, d_model]
-            NDArray negative = foldedFinalLn ? null : FinalLn.apply(model, perHead.neg()); // [heads, targets, d_model]
+            NDArray positive = model.applyLayerNorm("ln_final", perHead); // [heads, targets, d_model]
+            NDArray negative = foldedFinalLn ? null : model.applyLayerNorm("ln_final", perHead.neg()); // [heads, targets, d_model]
             for (int h0 = 0; h0 < heads; h0 += chunk) {
                 int h1 = Math.min(heads, h0 + chunk);
                 try (NDScope chunkScope = new NDScope()) {

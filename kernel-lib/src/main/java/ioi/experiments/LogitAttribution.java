@@ -109,7 +109,7 @@ public final class LogitAttribution {
                 perPrompt = attrs(cache, stack.stack(), batch);
             } else {
                 NDArray atEnd = cache.atPositions(stack.stack(), batch.end()); // [components, batch, d_model]
-                NDArray normalized = FinalLn.apply(model, atEnd); // [components, batch, d_model]
+                NDArray normalized = model.applyLayerNorm("ln_final", atEnd); // [components, batch, d_model]
                 perPrompt = normalized.mul(directions(model, batch)).sum(new int[] {-1}); // [components, batch]
                 atEnd.close();
             }

@@ -588,7 +588,7 @@ public final class MeanAblation implements AutoCloseable {
                 }
                 NDArray at = x.reshape((long) copies * nBatch * cut, d)
                         .get(new NDIndex("{}", x.getManager().create(rows))); // [copies*batch, d_model]
-                NDArray normalized = FinalLn.apply(model, at).reshape(copies, nBatch, d); // [copies, batch, d_model]
+                NDArray normalized = model.applyLayerNorm("ln_final", at).reshape(copies, nBatch, d); // [copies, batch, d_model]
                 NDArray ld = normalized.mul(direction).sum(new int[] {-1}).add(bias); // [copies, batch]
                 float[] flat = ld.toType(DataType.FLOAT32, false).toFloatArray();
                 double[][] out = new double[copies][nBatch];

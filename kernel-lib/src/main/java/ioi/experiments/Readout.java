@@ -61,7 +61,7 @@ final class Readout {
     float[] score(NDArray resid) {
         try (NDScope scope = new NDScope()) {
             long copies = resid.getShape().get(0);
-            NDArray normalized = FinalLn.apply(model, resid); // [copies, batch, d_model]
+            NDArray normalized = model.applyLayerNorm("ln_final", resid); // [copies, batch, d_model]
             NDArray logits;
             if (wU != null) {
                 NDArray byPrompt = normalized.transpose(1, 0, 2); // [batch, copies, d_model]

@@ -794,6 +794,28 @@ public final class HookedTransformer implements AutoCloseable {
         return w;
     }
 
+    /**
+     * The model's LayerNorm {@code prefix} ({@code ln_final}, {@code blocks.3.ln1}, {@code blocks.3.ln2})
+     * applied to any vectors x [..., d_model] with their own statistics, by the forward pass's own
+     * arithmetic and without its hooks: centre, divide by {@code sqrt(mean(x^2) + eps)}, then the
+     * affine unless {@code fold_ln} folded it into the readers (TL's LNPre). The result is in x's manager.
+     */
+    public NDArray applyLayerNorm(String prefix, NDArray x) {
+        boolean known = prefix.equals("ln_final") || prefix.matches("blocks\\.\\d+\\.ln[12]")
+                && Integer.parseInt(prefix.substring(7, prefix.indexOf(".ln"))) < cfg.nLayers();
+        if (!known) {
+            throw new IllegalArgumentException("no LayerNorm '" + prefix + "': expected ln_final or blocks.L.ln1 / blocks.L.ln2"
+                    + " with L in 0.." + (cfg.nLayers() - 1));
+        }
+        if (x.getShape().dimension() < 1 || x.getShape().getLastDimension() != cfg.dModel()) {
+            throw new IllegalArgumentException("applyLayerNorm(" + prefix + "): x must be [..., d_model] = [..., "
+                    + cfg.dModel() + "] but got " + x.getShape());
+        }
+        NDArray w = params.get(prefix + ".w"); // [d_model], null when folded
+        NDArray b = params.get(prefix + ".b");
+        return LayerNorm.apply(x, w, b, cfg.eps()); // [..., d_model]
+    }
+
     /** Parameter names in TL's state-dict order. */
     public List<String> weightNames() {
         return List.copyOf(params.keySet());

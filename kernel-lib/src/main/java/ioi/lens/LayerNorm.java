@@ -33,9 +33,32 @@ final class LayerNorm {
     }
 
     NDArray forward(NDArray x) { // [..., d_model]
-        NDArray centred = x.sub(x.mean(new int[] {-1}, true)); // [..., d_model]
-        NDArray scale = hookScale.run(Scalar.add(Scalar.pow(centred, 2).mean(new int[] {-1}, true), eps).sqrt()); // [..., 1]
+        NDArray centred = centre(x); // [..., d_model]
+        NDArray scale = hookScale.run(scale(centred, eps)); // [..., 1]
         NDArray normalized = centred.div(scale); // [..., d_model]
-        return hookNormalized.run(w == null ? normalized : normalized.mul(w).add(b)); // [..., d_model]
+        return hookNormalized.run(affine(normalized, w, b)); // [..., d_model]
+    }
+
+    /**
+     * The same arithmetic without hooks, on any vectors with their own statistics:
+     * {@link HookedTransformer#applyLayerNorm}. {@code w} and {@code b} null when folded.
+     */
+    static NDArray apply(NDArray x, NDArray w, NDArray b, double eps) { // [..., d_model]
+        NDArray centred = centre(x); // [..., d_model]
+        NDArray normalized = centred.div(scale(centred, eps)); // [..., d_model]
+        return affine(normalized, w, b); // [..., d_model]
+    }
+
+    private static NDArray centre(NDArray x) { // [..., d_model]
+        return x.sub(x.mean(new int[] {-1}, true)); // [..., d_model]
+    }
+
+    /** {@code sqrt(mean(centred^2) + eps)}. */
+    private static NDArray scale(NDArray centred, double eps) { // [..., d_model]
+        return Scalar.add(Scalar.pow(centred, 2).mean(new int[] {-1}, true), eps).sqrt(); // [..., 1]
+    }
+
+    private static NDArray affine(NDArray normalized, NDArray w, NDArray b) { // [..., d_model]
+        return w == null ? normalized : normalized.mul(w).add(b); // [..., d_model]
     }
 }
