@@ -13,8 +13,8 @@ import java.util.Map;
  * <p>Edges are lines from node to node, blue for a positive weight and red for a negative one, wider
  * for larger |weight| (four widths, scaled to the largest |weight|). An edge's {@code kind} (e.g. the
  * input it enters: {@code q}, {@code k}, {@code v}) picks its dash: solid without a kind, then one dash
- * per kind in alphabetical order (k dashed, q dotted, v dash-dotted); the legend lists sign × kind. Hovering a node or an edge's midpoint shows its text.
- * Nodes are coloured by group (one legend entry each) and labelled.
+ * per kind in alphabetical order (k dashed, q dotted, v dash-dotted); the legend lists sign × kind.
+ * Hovering a node or an edge's midpoint shows its text. Nodes are coloured by group (one legend entry each) and labelled.
  *
  * <p>Why by hand: Plotly has no graph trace; this is the usual lines-with-gaps layout (one trace per
  * sign, kind and width, segments separated by {@code null}) that plotly's own network examples use.
@@ -26,6 +26,9 @@ public final class GraphChart extends Chart<GraphChart> {
     private record Node(double x, double y, String label, String group, String hover) {}
 
     private record Edge(String from, String to, double weight, String kind, String hover) {}
+
+    /** One line trace: the sign, the index of the kind (its dash) and of the width. */
+    private record LineStyle(boolean positive, int kind, int width) {}
 
     private final Map<String, Node> nodes = new LinkedHashMap<>();
     private final List<Edge> edges = new ArrayList<>();
@@ -103,21 +106,19 @@ public final class GraphChart extends Chart<GraphChart> {
         }
         List<String> kinds = new ArrayList<>(new java.util.TreeSet<>(edges.stream().map(Edge::kind).toList()));
         // One line trace per (sign, kind, width): segments joined with null gaps.
-        Map<String, List<Object>[]> lines = new LinkedHashMap<>();
-        Map<String, double[]> style = new LinkedHashMap<>(); // key -> {sign, kind index, width index}
+        Map<LineStyle, List<Object>[]> lines = new LinkedHashMap<>();
         List<Object> midX = new ArrayList<>();
         List<Object> midY = new ArrayList<>();
         List<String> midText = new ArrayList<>();
         for (Edge e : edges) {
             Node a = nodes.get(e.from());
             Node b = nodes.get(e.to());
-            int sign = e.weight() >= 0 ? 1 : -1;
+            boolean positive = e.weight() >= 0;
             int kind = kinds.indexOf(e.kind());
             int w = largest == 0 ? 0 : Math.min(WIDTHS.length - 1, (int) (WIDTHS.length * Math.abs(e.weight()) / largest));
-            String key = sign + "/" + kind + "/" + w;
             @SuppressWarnings("unchecked")
-            List<Object>[] xy = lines.computeIfAbsent(key, k -> new List[] {new ArrayList<>(), new ArrayList<>()});
-            style.put(key, new double[] {sign, kind, w});
+            List<Object>[] xy = lines.computeIfAbsent(new LineStyle(positive, kind, w),
+                    k -> new List[] {new ArrayList<>(), new ArrayList<>()});
             xy[0].add(a.x());
             xy[0].add(b.x());
             xy[0].add(null);
@@ -130,10 +131,10 @@ public final class GraphChart extends Chart<GraphChart> {
         }
         List<Map<String, Object>> data = new ArrayList<>();
         java.util.Set<String> legendShown = new java.util.HashSet<>();
-        for (Map.Entry<String, List<Object>[]> l : lines.entrySet()) {
-            double[] s = style.get(l.getKey());
-            String kind = kinds.get((int) s[1]);
-            String group = (s[0] > 0 ? "+" : "−") + (kind.isEmpty() ? "" : " " + kind);
+        for (Map.Entry<LineStyle, List<Object>[]> l : lines.entrySet()) {
+            LineStyle s = l.getKey();
+            String kind = kinds.get(s.kind());
+            String group = (s.positive() ? "+" : "−") + (kind.isEmpty() ? "" : " " + kind);
             Map<String, Object> t = new LinkedHashMap<>();
             t.put("type", "scatter");
             t.put("mode", "lines");
@@ -143,9 +144,9 @@ public final class GraphChart extends Chart<GraphChart> {
             t.put("x", l.getValue()[0]);
             t.put("y", l.getValue()[1]);
             Map<String, Object> line = new LinkedHashMap<>();
-            line.put("color", s[0] > 0 ? Colors.POSITIVE : Colors.NEGATIVE);
-            line.put("width", WIDTHS[(int) s[2]]);
-            line.put("dash", DASHES[(int) s[1] % DASHES.length]);
+            line.put("color", s.positive() ? Colors.POSITIVE : Colors.NEGATIVE);
+            line.put("width", WIDTHS[s.width()]);
+            line.put("dash", DASHES[s.kind() % DASHES.length]);
             t.put("line", line);
             t.put("opacity", 0.7);
             t.put("hoverinfo", "skip");

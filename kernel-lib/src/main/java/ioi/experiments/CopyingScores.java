@@ -282,7 +282,6 @@ public final class CopyingScores {
         }
     }
 
-
     /** {@code (x @ W_V[l, h] (+ b_V[l, h])) @ W_O[l, h]} for every head: [n_layers, n_heads, targets, d_model]. */
     private static NDArray ovOutputs(HookedTransformer model, NDArray x, NDArray bV) {
         GPT2Config cfg = model.cfg();

@@ -152,7 +152,7 @@ public record EdgeRecovery(int edges, int truePositives, int falsePositives, int
             tp += ref.contains(ranked.get(i).name()) ? 1 : 0;
             EdgeRecovery b = of(i + 1, tp, ref.size(), total);
             EdgeRecovery a = points.get(points.size() - 1);
-            auc += (b.falsePositiveRate() - a.falsePositiveRate()) * (a.recall() + b.recall()) / 2;
+            auc += HeadRecovery.trapezoid(a.falsePositiveRate(), a.recall(), b.falsePositiveRate(), b.recall());
             points.add(b);
         }
         return new Roc(List.copyOf(points), auc);

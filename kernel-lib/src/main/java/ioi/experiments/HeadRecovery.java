@@ -54,9 +54,14 @@ public record HeadRecovery(int edges, Set<Head> found, int truePositives, int fa
         for (int i = 1; i < points.size(); i++) {
             HeadRecovery a = points.get(i - 1);
             HeadRecovery b = points.get(i);
-            auc += (b.falsePositiveRate() - a.falsePositiveRate()) * (a.recall() + b.recall()) / 2;
+            auc += trapezoid(a.falsePositiveRate(), a.recall(), b.falsePositiveRate(), b.recall());
         }
         return new Roc(List.copyOf(points), auc);
+    }
+
+    /** The ROC area between two points (false-positive rate, true-positive rate), by a trapezoid. */
+    static double trapezoid(double fprA, double tprA, double fprB, double tprB) {
+        return (fprB - fprA) * (tprA + tprB) / 2;
     }
 
     /**

@@ -1,13 +1,13 @@
 package ioi.experiments;
 
 import ai.djl.ndarray.NDArray;
-import ioi.lens.Scalar;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ioi.lens.HookedTransformer;
+import ioi.lens.Scalar;
 import java.util.ArrayList;
 import java.util.List;
 import tech.tablesaw.api.DoubleColumn;
