@@ -12,7 +12,7 @@ Processing: TL's from_pretrained defaults on both sides (fold_ln, centring, valu
         [--grids head_out_all_pos,resid_pre,head_out_by_pos] [--java] [--out-dir DIR]
 
 TL is timed here (grid function only; the clean cache is made beforehand, as TL's API takes it).
-With --java the Java benchmark (ioi.experiments.PatchingBenchmark, classpath from Maven) runs next
+With --java the Java benchmark (ioi.cli.PatchingBenchmark, classpath from Maven) runs next
 in its own JVM with the same threads, and a table of seconds, TL/Java ratio and the largest
 |difference| between the two grids is printed (the Java time includes its cached corrupted run).
 Java times each grid twice: with its defaults, and as "plain" batching (no skipping of cells whose
@@ -143,7 +143,7 @@ def java_classpath() -> str:
 
 def run_java(args, out_dir: Path) -> tuple[dict, dict]:
     env = dict(os.environ, OPT_OUT_TRACKING="true", DJL_OFFLINE="true", RUST_FLAVOR="cpu")
-    cmd = ["java", "-Xmx8g", "-cp", java_classpath(), "ioi.experiments.PatchingBenchmark",
+    cmd = ["java", "-Xmx8g", "-cp", java_classpath(), "ioi.cli.PatchingBenchmark",
            "--model", args.model, "--threads", str(args.threads), "--grids", ",".join(args.grids),
            "--max-tokens", str(args.max_tokens), "--out", str(out_dir / "java.json"),
            "--grids-out", str(out_dir / "java-grids.json"), "--repeat", str(args.repeat)]

@@ -25,7 +25,7 @@ from_pretrained defaults on both sides. Tasks:
     python tools/bench/bench_tl_path_patching.py --model /tmp/gpt2-random --threads 2 --java
 
 TL is timed per task including its caches (clean and ABC runs). With --java the Java benchmark
-(ioi.experiments.PathPatchingBenchmark) runs next in its own JVM on the same batch (written to a
+(ioi.cli.PathPatchingBenchmark) runs next in its own JVM on the same batch (written to a
 JSON file) and a table of seconds, the TL/Java ratio and the largest |difference| of the two grids
 is printed. Run it on a quiet machine: check /proc/loadavg first.
 """
@@ -208,7 +208,7 @@ def run_tl(args, d) -> tuple[dict, dict]:
 
 def run_java(args, batch_file: Path, out_dir: Path) -> tuple[dict, dict]:
     env = dict(os.environ, OPT_OUT_TRACKING="true", DJL_OFFLINE="true", RUST_FLAVOR="cpu")
-    cmd = ["java", "-Xmx8g", "-cp", java_classpath(), "ioi.experiments.PathPatchingBenchmark",
+    cmd = ["java", "-Xmx8g", "-cp", java_classpath(), "ioi.cli.PathPatchingBenchmark",
            "--model", args.model, "--batch", str(batch_file), "--threads", str(args.threads),
            "--tasks", ",".join(args.tasks), "--out", str(out_dir / "java.json"),
            "--grids-out", str(out_dir / "java-grids.json"), "--repeat", str(args.repeat)]

@@ -62,8 +62,8 @@ import tech.tablesaw.api.Table;
         description = "Run every experiment of notebooks 01-07 headless; write replication.json, .md and .html.")
 final class ReplicateCommand implements Callable<Integer> {
 
-    private static final List<Head> NAME_MOVERS = List.of(Head.of(9, 9), Head.of(10, 0), Head.of(9, 6));
-    private static final List<Head> S_INHIBITION = List.of(Head.of(8, 6), Head.of(8, 10), Head.of(7, 9), Head.of(7, 3));
+    private static final List<Head> NAME_MOVERS = Circuit.PAPER.headsOf("name mover");
+    private static final List<Head> S_INHIBITION = Circuit.PAPER.headsOf("s2 inhibition");
     private static final List<Head> INDUCTION = List.of(Head.of(5, 5), Head.of(6, 9));
 
     @Option(names = "--model", defaultValue = "gpt2", description = "gpt2 (Hugging Face Hub / cache) or a checkpoint "

@@ -6,8 +6,6 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ioi.data.IOIDataset;
 import ioi.data.IOIPrompt;
-import ioi.display.BarChart;
-import ioi.display.Charts;
 import ioi.lens.GPT2Tokenizer;
 import ioi.lens.HookedTransformer;
 import ioi.lens.RunOptions;
@@ -373,16 +371,6 @@ public final class Adversarial {
                 t.addColumns(DoubleColumn.create(m.condition().label, m.logitDiff()));
             }
             return t;
-        }
-
-        /** Mean logit difference per condition, this run beside the paper's. */
-        public BarChart bars() {
-            List<String> labels = conditions.stream().map(m -> m.condition().label).toList();
-            double[] run = conditions.stream().mapToDouble(Measured::meanLogitDiff).toArray();
-            double[] paper = conditions.stream().mapToDouble(m -> PAPER_FIG8.get(m.condition().ordinal()).logitDiff())
-                    .toArray();
-            return Charts.bar(labels).add("this run", run).add("paper", paper)
-                    .title("Fig 8: mean logit difference (IO \u2212 S)").labels("distribution", "logit difference");
         }
 
         private static String f(String format, double x) {

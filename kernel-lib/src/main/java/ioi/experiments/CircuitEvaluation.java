@@ -1,8 +1,6 @@
 package ioi.experiments;
 
 import ioi.data.PyRandom;
-import ioi.display.Charts;
-import ioi.display.Figure;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
@@ -220,36 +218,6 @@ public final class CircuitEvaluation {
      */
     public record Completeness(List<KSet> sets, double[] fCircuitWithout, double[] fModelWithout, double[] incompleteness,
             double fModel, Table table) {
-
-        /** Fig 6: x = F(C \ K), y = F(M \ K), coloured by kind, with the line y = x. */
-        public Figure chart(String title) {
-            double lo = Double.POSITIVE_INFINITY;
-            double hi = Double.NEGATIVE_INFINITY;
-            for (double[] a : new double[][] {fCircuitWithout, fModelWithout}) {
-                for (double v : a) {
-                    lo = Math.min(lo, v);
-                    hi = Math.max(hi, v);
-                }
-            }
-            double pad = 0.05 * Math.max(hi - lo, 1e-3);
-            Map<String, Object> line = new LinkedHashMap<>();
-            line.put("type", "line");
-            line.put("x0", lo - pad);
-            line.put("y0", lo - pad);
-            line.put("x1", hi + pad);
-            line.put("y1", hi + pad);
-            line.put("line", Map.of("dash", "dash", "color", "gray"));
-            return Charts.scatter(fCircuitWithout, fModelWithout)
-                    .color("K", sets.stream().map(KSet::kind).toList())
-                    .hover(sets.stream().map(KSet::toString).toList())
-                    .title(title)
-                    .labels("F(C \\ K)", "F(M \\ K)")
-                    .figure().with("shapes", List.of(line));
-        }
-
-        public Figure chart() {
-            return chart("Completeness: (F(C\\K), F(M\\K)) with y = x");
-        }
 
         /** The largest incompleteness score. */
         public double maxIncompleteness() {

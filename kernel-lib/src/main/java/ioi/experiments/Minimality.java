@@ -1,7 +1,5 @@
 package ioi.experiments;
 
-import ioi.display.BarChart;
-import ioi.display.Charts;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -92,17 +90,6 @@ public final class Minimality {
             return score[i];
         }
 
-        /** Fig 7: one bar per head, the score as a percentage of F(M), hover: class and K. */
-        public BarChart chart() {
-            List<String> labels = heads.stream().map(Head::toString).toList();
-            List<String> hover = new ArrayList<>();
-            for (int i = 0; i < heads.size(); i++) {
-                hover.add(classes.get(i) + ", K = " + label(k.get(i)));
-            }
-            return Charts.bar(labels).add("minimality score", percentOfModel, hover)
-                    .title("Minimality scores |F(C\\(K\u222a{v})) \u2212 F(C\\K)| as % of F(M)")
-                    .labels("head v", "% of F(M)");
-        }
     }
 
     static Table table(List<Head> heads, List<String> classes, List<Set<Head>> k, double[] with, double[] without,
@@ -116,7 +103,7 @@ public final class Minimality {
     }
 
     /** {@code {9.9, 10.0}} in the given order, or {@code {}}. */
-    static String label(Set<Head> k) {
+    public static String label(Set<Head> k) {
         return k.stream().map(Head::toString).collect(Collectors.joining(", ", "{", "}"));
     }
 

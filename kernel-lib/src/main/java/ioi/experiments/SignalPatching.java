@@ -2,8 +2,6 @@ package ioi.experiments;
 
 import ai.djl.ndarray.NDManager;
 import ioi.data.IOIDataset;
-import ioi.display.Charts;
-import ioi.display.Imshow;
 import ioi.lens.ActivationCache;
 import ioi.lens.GPT2Config;
 import ioi.lens.HookNames;
@@ -56,8 +54,7 @@ public final class SignalPatching {
     private SignalPatching() {}
 
     /** The paper's S-inhibition heads (§3.2, Fig 4): 7.3, 7.9, 8.6, 8.10. */
-    public static final List<Head> S_INHIBITION_HEADS =
-            List.of(new Head(7, 3), new Head(7, 9), new Head(8, 6), new Head(8, 10));
+    public static final List<Head> S_INHIBITION_HEADS = Circuit.PAPER.headsOf("s2 inhibition");
 
     /** Which name the patched heads see as S: {@code S_tok} = 1, 0, -1. */
     public enum TokenSignal {
@@ -478,50 +475,22 @@ public final class SignalPatching {
             return t;
         }
 
-        /** The table as a heatmap (ARENA's plot): token signal down, position signal across. */
-        public Imshow heatmap() {
-            return Charts.imshow(logitDiff).x(positionLabels()).y(tokenLabels())
-                    .labels("position signal", "token signal").colorLabel("logit diff")
-                    .title("Logit difference after patching " + heads + " (" + variant.label + ")");
-        }
-
-        /** One heatmap per head patched alone (ARENA's per-head decomposition). */
-        public Imshow perHeadHeatmaps() {
-            requirePerHead();
-            float[][][] z = new float[heads.size()][][];
-            List<String> labels = new ArrayList<>();
-            for (int k = 0; k < heads.size(); k++) {
-                z[k] = toFloat(perHead[k]);
-                labels.add("head " + heads.get(k));
-            }
-            return Charts.imshow(z).x(positionLabels()).y(tokenLabels()).facetLabels(labels)
-                    .facetColWrap(Math.min(4, heads.size())).labels("position signal", "token signal")
-                    .colorLabel("logit diff").title("Each head patched alone (" + variant.label + ")");
-        }
-
-        private void requirePerHead() {
+        /** {@link #perHead()}, or an error saying how to get it when this run did not patch heads alone. */
+        public double[][][] requirePerHead() {
             if (perHead == null) {
                 throw new IllegalStateException("this result has no per-head cells: run with Options.perHead(true)");
             }
+            return perHead;
         }
 
-        private static List<String> positionLabels() {
+        /** The position signals' labels, in table order. */
+        public static List<String> positionLabels() {
             return Arrays.stream(PositionSignal.values()).map(PositionSignal::label).toList();
         }
 
-        private static List<String> tokenLabels() {
+        /** The token signals' labels, in table order. */
+        public static List<String> tokenLabels() {
             return Arrays.stream(TokenSignal.values()).map(TokenSignal::label).toList();
-        }
-
-        private static float[][] toFloat(double[][] a) {
-            float[][] out = new float[a.length][];
-            for (int i = 0; i < a.length; i++) {
-                out[i] = new float[a[i].length];
-                for (int j = 0; j < a[i].length; j++) {
-                    out[i][j] = (float) a[i][j];
-                }
-            }
-            return out;
         }
 
         @Override

@@ -3,8 +3,6 @@ package ioi.experiments;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
-import ioi.display.Charts;
-import ioi.display.Imshow;
 import ioi.lens.ActivationCache;
 import ioi.lens.GPT2Config;
 import ioi.lens.HookedTransformer;
@@ -69,6 +67,18 @@ public final class ValidationScores {
             };
         }
 
+        /** One score as [n_layers][n_heads] rows of plain floats. */
+        public float[][] grid(String score) {
+            int nHeads = (int) prev.getShape().get(1);
+            int nLayers = (int) prev.getShape().get(0);
+            float[] v = get(score).toFloatArray();
+            float[][] z = new float[nLayers][];
+            for (int l = 0; l < nLayers; l++) {
+                z[l] = Arrays.copyOfRange(v, l * nHeads, (l + 1) * nHeads);
+            }
+            return z;
+        }
+
         /** One head's score. */
         public double score(String score, int layer, int head) {
             NDArray a = get(score);
@@ -104,18 +114,6 @@ public final class ValidationScores {
         /** The labels ({@code "4.11"}) of the {@code n} heads with the highest {@code score}. */
         public List<String> topHeads(String score, int n) {
             return top(score, n).stringColumn("head").asList();
-        }
-
-        /** Fig 18: a layer x head heatmap of one score. */
-        public Imshow imshow(String score) {
-            int nHeads = (int) prev.getShape().get(1);
-            int nLayers = (int) prev.getShape().get(0);
-            float[] v = get(score).toFloatArray();
-            float[][] z = new float[nLayers][];
-            for (int l = 0; l < nLayers; l++) {
-                z[l] = Arrays.copyOfRange(v, l * nHeads, (l + 1) * nHeads);
-            }
-            return Charts.imshow(z).labels("head", "layer").title(score + " score (repeated random tokens)");
         }
 
         @Override

@@ -4,8 +4,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
-import ioi.display.Charts;
-import ioi.display.ScatterChart;
 import ioi.lens.ActivationCache;
 import ioi.lens.HookedTransformer;
 import ioi.lens.RunOptions;
@@ -68,7 +66,17 @@ public final class WritingDirection {
         }
 
         public double correlation(SAttention mode) {
-            return pearson(concat(attnIo, attnS(mode)), concat(projIo, projS));
+            return pearson(attention(mode), projection());
+        }
+
+        /** Fig 3c's x: attention to IO for every prompt, then to S ({@code mode}) for every prompt. */
+        public float[] attention(SAttention mode) {
+            return concat(attnIo, attnS(mode));
+        }
+
+        /** Fig 3c's y, in {@link #attention}'s order: the projections on W_U[:, IO], then on W_U[:, S]. */
+        public float[] projection() {
+            return concat(projIo, projS);
         }
 
         /** One row per prompt: prompt, attention to IO, S1, S2, and the two projections. */
@@ -79,29 +87,6 @@ public final class WritingDirection {
                     DoubleColumn.create("dot_W_U_IO", doubles(projIo)), DoubleColumn.create("dot_W_U_S", doubles(projS)));
         }
 
-        /** Fig 3c: one point per prompt and name, coloured IO / S, with the S attention of {@code mode}. */
-        public ScatterChart scatter(SAttention mode) {
-            int n = attnIo.length;
-            List<String> groups = new ArrayList<>();
-            List<String> hover = new ArrayList<>();
-            for (int g = 0; g < 2; g++) {
-                for (int i = 0; i < n; i++) {
-                    groups.add(g == 0 ? "IO" : "S");
-                    hover.add(prompts.get(i));
-                }
-            }
-            return Charts.scatter(concat(attnIo, attnS(mode)), concat(projIo, projS))
-                    .color("Name type", groups).hover(hover)
-                    .labels(mode == SAttention.S1 ? "Attn prob on name (S: S1)" : "Attn prob on name (S: S1 + S2)",
-                            "Dot w Name Embed")
-                    .title(String.format(java.util.Locale.ROOT,
-                            "Projection of the output of %d.%d along the name embedding vs attention probability on "
-                                    + "name (r = %.2f)", layer, head, correlation(mode)));
-        }
-
-        public ScatterChart scatter() {
-            return scatter(SAttention.S1_PLUS_S2);
-        }
     }
 
     /** Runs the clean prompts, caching only the head's layer ({@code hook_z}, {@code hook_pattern}). */

@@ -200,7 +200,7 @@ class HeadScoresTest {
             float[] ind = floats("validation/induction");
             int best = argmax(ind);
             assertEquals(best / 12 + "." + best % 12, top.get(0), "top induction head");
-            assertEquals(1, r.imshow("duplicate").figure().data().size());
+            assertEquals(1, ioi.notebook.Plots.imshow(r, "duplicate").figure().data().size());
         }
         cmp.check();
     }
@@ -244,7 +244,7 @@ class HeadScoresTest {
             cmp.close(head + " corr (S1, ARENA)", new float[] {(float) r.correlation(WritingDirection.SAttention.S1)},
                     floats(k + "corr_arena"), PROJ_ATOL, 0);
             assertEquals(batch.size(), r.table().rowCount());
-            Figure fig = r.scatter().figure();
+            Figure fig = ioi.notebook.Plots.scatter(r).figure();
             assertEquals(2, fig.data().size(), "one trace per name type (IO, S)");
             assertEquals("IO", fig.data().get(0).get("name"));
         }
@@ -310,7 +310,7 @@ class HeadScoresTest {
                 v.table();
                 n.table("9.9");
             }
-            WritingDirection.compute(model, batch, 9, 9).scatter();
+            ioi.notebook.Plots.scatter(WritingDirection.compute(model, batch, 9, 9));
             try (CopyingScores.Result c = CopyingScores.compute(model,
                     CopyingScores.Options.defaults().names(IOIWords.NAMES.subList(0, 3)))) {
                 c.average(CopyingScores.Sign.POSITIVE);

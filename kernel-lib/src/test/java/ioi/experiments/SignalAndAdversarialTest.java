@@ -154,8 +154,8 @@ class SignalAndAdversarialTest {
                     r.get(TokenSignal.INVERTED, PositionSignal.INVERTED), 1e-3);
             assertEquals(3, r.table().rowCount());
             assertEquals(24, r.perHeadTable().rowCount());
-            assertEquals(4, r.perHeadHeatmaps().facets());
-            assertEquals(3, r.heatmap().rows());
+            assertEquals(4, ioi.notebook.Plots.perHeadHeatmaps(r).facets());
+            assertEquals(3, ioi.notebook.Plots.heatmap(r).rows());
         }
         System.out.println("signal patching: worst |diff| of a logit difference " + worst);
         cmp.check();

@@ -1,9 +1,18 @@
-package ioi.experiments;
+package ioi.cli;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
 import com.google.gson.Gson;
 import com.google.gson.JsonObject;
+import ioi.experiments.ActivationPatching;
+import ioi.experiments.AttributionPatching;
+import ioi.experiments.Circuit;
+import ioi.experiments.EdgeAttribution;
+import ioi.experiments.Head;
+import ioi.experiments.IoiBatch;
+import ioi.experiments.Metrics;
+import ioi.experiments.PatchingResult;
+import ioi.experiments.PathPatching;
 import ioi.lens.ActivationCache;
 import ioi.lens.HookedTransformer;
 import ioi.lens.ProcessingOptions;
@@ -38,7 +47,7 @@ import java.util.function.BiFunction;
  *       ({@link EdgeAttribution}, the whole batch as one chunk), [n_forward * n_backward].
  * </ul>
  * <pre>
- * java -cp CLASSPATH ioi.experiments.PathPatchingBenchmark --model DIR --batch FILE [--threads 2]
+ * java -cp CLASSPATH ioi.cli.PathPatchingBenchmark --model DIR --batch FILE [--threads 2]
  *     [--tasks path_final,path_s_inh_v,act_head_out] [--repeat 1] [--out FILE] [--grids-out FILE]
  * </pre>
  * Each task is timed after a warm-up, including the caches it makes (the clean and ABC runs). The
@@ -47,7 +56,7 @@ import java.util.function.BiFunction;
  */
 public final class PathPatchingBenchmark {
 
-    static final List<Head> S_INHIBITION = List.of(Head.of(8, 6), Head.of(8, 10), Head.of(7, 9), Head.of(7, 3));
+    static final List<Head> S_INHIBITION = Circuit.PAPER.headsOf("s2 inhibition");
 
     private PathPatchingBenchmark() {}
 
@@ -127,7 +136,7 @@ public final class PathPatchingBenchmark {
         });
         TASKS.put("path_nm_q", (model, batch) -> {
             try (PathPatching pp = PathPatching.arena(model, batch);
-                    PatchingResult r = pp.toHeads("q", List.of(Head.of(9, 9), Head.of(10, 0), Head.of(9, 6)))) {
+                    PatchingResult r = pp.toHeads("q", Circuit.PAPER.headsOf("name mover"))) {
                 return r.toFloatArray();
             }
         });

@@ -1,9 +1,15 @@
-package ioi.experiments;
+package ioi.cli;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
+import ioi.experiments.ActivationPatching;
+import ioi.experiments.IoiBatch;
+import ioi.experiments.Metrics;
+import ioi.experiments.Patch;
+import ioi.experiments.PatchingResult;
+import ioi.experiments.Region;
 import ioi.lens.ActivationCache;
 import ioi.lens.GPT2Tokenizer;
 import ioi.lens.HookedTransformer;
@@ -28,7 +34,7 @@ import java.util.function.Function;
  * normalised logit difference.
  *
  * <pre>
- * java -cp CLASSPATH ioi.experiments.PatchingBenchmark [--model /tmp/gpt2-random] [--threads 2]
+ * java -cp CLASSPATH ioi.cli.PatchingBenchmark [--model /tmp/gpt2-random] [--threads 2]
  *     [--grids head_out_all_pos,resid_pre,head_out_by_pos] [--max-tokens 4096] [--out FILE] [--grids-out FILE]
  * </pre>
  * Prints one JSON line: seconds per grid (after a warm-up), cells, cells per second, each grid timed
