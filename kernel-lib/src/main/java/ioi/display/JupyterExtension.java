@@ -25,19 +25,24 @@ import java.util.UUID;
  *   <li>registers renderers: a Tablesaw {@link Table} renders with {@link Tables} (default style), and
  *       every {@link Displayable} (charts, styled tables, attention views) as its own MIME bundle; so
  *       {@code display(x)} and a cell ending in {@code x} both show them;</li>
- *   <li>installs the kernel's display sink in {@link Notebook}, for {@link ProgressBar#create}.</li>
+ *   <li>installs the kernel's display sink in {@link Notebook}, for {@link ProgressBar#create};</li>
+ *   <li>closes the library resources a re-run cell replaced ({@link Redefinitions}).</li>
  * </ul>
  */
 public final class JupyterExtension implements Extension {
+
+    private Runnable stopClosingRedefined = () -> {};
 
     @Override
     public void install(BaseKernel kernel) {
         register(kernel.getRenderer());
         Notebook.use(new KernelSink(kernel));
+        stopClosingRedefined = Redefinitions.install(kernel, System.err::println);
     }
 
     @Override
     public void uninstall(BaseKernel kernel) {
+        stopClosingRedefined.run();
         Notebook.use(null);
     }
 

@@ -26,6 +26,7 @@ public final class ActivationCache implements AutoCloseable {
     private final HookedTransformer model;
     private final NDManager manager;
     private final LinkedHashMap<String, NDArray> cache = new LinkedHashMap<>();
+    private volatile boolean closed;
     private NDArray logits;
     private NDArray loss;
 
@@ -57,6 +58,7 @@ public final class ActivationCache implements AutoCloseable {
 
     /** Logits of the cached pass [batch, pos, d_vocab], or null if it returned none. */
     public NDArray logits() {
+        requireOpen();
         return logits;
     }
 
@@ -80,6 +82,7 @@ public final class ActivationCache implements AutoCloseable {
 
     /** An unmodifiable view name -> activation. */
     public Map<String, NDArray> asMap() {
+        requireOpen();
         return Collections.unmodifiableMap(cache);
     }
 
@@ -109,6 +112,7 @@ public final class ActivationCache implements AutoCloseable {
     }
 
     private NDArray lookup(String fullName, String asked) {
+        requireOpen();
         NDArray a = cache.get(fullName);
         if (a != null) {
             return a;
@@ -465,9 +469,23 @@ public final class ActivationCache implements AutoCloseable {
         return new LabeledStack(stack, labels == null ? null : List.copyOf(labels));
     }
 
+    /** Whether {@link #close} was called (by the user, or by a notebook cell that replaced it). */
+    public boolean isClosed() {
+        return closed;
+    }
+
+    /** Fails with what to do when the cache's arrays were freed. */
+    void requireOpen() {
+        if (closed) {
+            throw new IllegalStateException("this ActivationCache is closed (close() was called, or a re-run notebook "
+                    + "cell replaced the variable that held it, which frees it): run model.runWithCache(...) again");
+        }
+    }
+
     /** Frees every array the cache holds or made. */
     @Override
     public void close() {
+        closed = true;
         cache.clear();
         manager.close();
         model.cacheClosed(this);

@@ -55,6 +55,7 @@ public final class HookedTransformer implements AutoCloseable {
     private final ProcessingOptions processing;
     private final NDManager weightsManager;
     private final NDManager resultManager;
+    private volatile boolean closed;
     private final GPT2Tokenizer tokenizer;
     private final Map<String, NDArray> params; // TL parameter name -> weight, owned by weightsManager
     private final HookPoint hookEmbed; // [batch, pos, d_model]
@@ -225,6 +226,7 @@ public final class HookedTransformer implements AutoCloseable {
      * products); they live until closed or until the model is closed.
      */
     public NDManager resultManager() {
+        requireOpen();
         return resultManager;
     }
 
@@ -410,6 +412,7 @@ public final class HookedTransformer implements AutoCloseable {
 
     /** A batch of texts, padded on {@code options.paddingSide()}; left padding gets an attention mask. */
     public Output forward(List<String> texts, RunOptions options) {
+        requireOpen();
         try (NDManager tmp = resultManager.newSubManager()) {
             Input in = textInput(texts, options, tmp);
             return run(in.tokens, options.attentionMask(in.mask), resultManager, null);
@@ -426,6 +429,7 @@ public final class HookedTransformer implements AutoCloseable {
     }
 
     public Output runWithHooks(NDArray input, RunOptions options, List<Hook> hooks) {
+        requireOpen();
         try (HookScope scope = hooks(hooks)) {
             return forward(input, options);
         }
@@ -437,6 +441,7 @@ public final class HookedTransformer implements AutoCloseable {
     }
 
     public ActivationCache runWithCache(List<String> texts, Predicate<String> namesFilter, RunOptions options) {
+        requireOpen();
         try (NDManager tmp = resultManager.newSubManager()) {
             Input in = textInput(texts, options, tmp);
             return runWithCache(in.tokens, namesFilter, options.attentionMask(in.mask));
@@ -458,6 +463,7 @@ public final class HookedTransformer implements AutoCloseable {
      * switching flag-gated ones on for this pass. The cache owns its arrays and the logits/loss.
      */
     public ActivationCache runWithCache(NDArray input, Predicate<String> namesFilter, RunOptions options) {
+        requireOpen();
         ActivationCache cache = new ActivationCache(this, weightsManager.newSubManager());
         openCaches.add(cache);
         Predicate<String> filter = namesFilter != null ? namesFilter : defaultHookNames()::contains;
@@ -487,6 +493,7 @@ public final class HookedTransformer implements AutoCloseable {
      */
     public GradientRun runWithGradients(NDArray tokens, Predicate<String> namesFilter,
             java.util.function.Function<NDArray, NDArray> metric) {
+        requireOpen();
         java.util.Objects.requireNonNull(namesFilter, "namesFilter");
         java.util.Objects.requireNonNull(metric, "metric");
         List<String> names = hookDict.keySet().stream().filter(namesFilter).toList();
@@ -551,6 +558,7 @@ public final class HookedTransformer implements AutoCloseable {
      * arrays are attached to {@code out}.
      */
     private Output run(NDArray input, RunOptions options, NDManager out, ActivationCache sink) {
+        requireOpen();
         int start = options.startAtLayer() == null ? 0 : normaliseLayer(options.startAtLayer(), "startAtLayer");
         int stop = options.stopAtLayer() == null ? cfg.nLayers() : normaliseLayer(options.stopAtLayer(), "stopAtLayer");
         if (stop < start) {
@@ -959,9 +967,23 @@ public final class HookedTransformer implements AutoCloseable {
         return lnFinal.folded();
     }
 
+    /** Whether {@link #close} was called (by the user, or by a notebook cell that replaced the model). */
+    public boolean isClosed() {
+        return closed;
+    }
+
+    private void requireOpen() {
+        if (closed) {
+            throw new IllegalStateException("this HookedTransformer is closed (close() was called, or a re-run notebook "
+                    + "cell replaced the variable that held it, which frees its weights and results): load the model "
+                    + "again and use the new one");
+        }
+    }
+
     /** Frees the weights, everything in the result manager, and the tokenizer. */
     @Override
     public void close() {
+        closed = true;
         resetHooks(true);
         weightsManager.close();
         tokenizer.close();

@@ -16,6 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.AfterAll;
@@ -65,6 +66,30 @@ class BadInputTest {
     static void assertContains(String message, String... parts) {
         for (String p : parts) {
             assertTrue(message.contains(p), "expected '" + p + "' in: " + message);
+        }
+    }
+
+    // ------------------------------------------------------------------ use after close
+
+    @Test
+    void aClosedCacheOrModelSaysSoAndWhatToDo() {
+        NDArray tokens = m.create(new long[][] {{1, 2, 3}}); // [batch, pos]
+        ActivationCache cache = model.runWithCache(tokens);
+        cache.get("pattern", 0);
+        cache.close();
+        assertTrue(cache.isClosed());
+        for (Runnable use : List.<Runnable>of(() -> cache.get("pattern", 0), cache::logits, cache::asMap,
+                () -> cache.stackHeadResults(null, false, false))) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, use::run);
+            assertContains(e.getMessage(), "ActivationCache is closed", "runWithCache");
+        }
+        HookedTransformer other = HookedTransformer.load(TestModels.tinyGpt2(), ProcessingOptions.defaults(), null);
+        other.close();
+        assertTrue(other.isClosed());
+        for (Runnable use : List.<Runnable>of(() -> other.forward(tokens), () -> other.runWithCache(tokens),
+                other::resultManager, () -> other.runWithGradients(tokens, n -> true, l -> l.sum()))) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, use::run);
+            assertContains(e.getMessage(), "HookedTransformer is closed", "load the model again");
         }
     }
 
