@@ -382,6 +382,11 @@ public final class HookedTransformer implements AutoCloseable {
         return tokenizer.toStrTokens(tokens.toType(DataType.INT64, false).toLongArray());
     }
 
+    /** The tokens of {@code tokens}, one string each (TL's {@code to_str_tokens} of a list of ids). */
+    public List<String> toStrTokens(long[] tokens) {
+        return tokenizer.toStrTokens(tokens);
+    }
+
     public String toString(long[] tokens) {
         return tokenizer.decode(tokens);
     }
@@ -445,6 +450,17 @@ public final class HookedTransformer implements AutoCloseable {
         try (NDManager tmp = resultManager.newSubManager()) {
             Input in = textInput(texts, options, tmp);
             return runWithCache(in.tokens, namesFilter, options.attentionMask(in.mask));
+        }
+    }
+
+    /**
+     * {@link #runWithCache(NDArray)} of token ids [batch][pos] given as Java arrays: the input array is
+     * made and freed here, so the cache is all there is to close (what a notebook cell that is re-run wants).
+     */
+    public ActivationCache runWithCache(long[][] tokens) {
+        requireOpen();
+        try (NDManager tmp = resultManager.newSubManager()) {
+            return runWithCache(tmp.create(tokens)); // [batch, pos]
         }
     }
 

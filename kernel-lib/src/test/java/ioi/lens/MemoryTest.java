@@ -67,4 +67,21 @@ class MemoryTest {
             assertTrue(rssAfter - rssBefore < 64 * 1024, "RSS grew by " + (rssAfter - rssBefore) + " KiB over 200 runs");
         }
     }
+
+    @Test
+    void runWithCacheOfJavaTokensOwnsEverythingItMade() {
+        try (HookedTransformer model = HookedTransformer.load(TestModels.tinyGpt2(), ProcessingOptions.defaults(), null);
+                NDManager m = NDManager.newBaseManager()) {
+            long[][] ids = {{1, 2, 3, 4}, {5, 6, 7, 8}};
+            int before = model.liveArrayCount();
+            for (int i = 0; i < 5; i++) {
+                try (ActivationCache javaTokens = model.runWithCache(ids);
+                        ActivationCache ndTokens = model.runWithCache(m.create(ids))) {
+                    assertEquals(0, javaTokens.logits().sub(ndTokens.logits()).abs().max().getFloat(),
+                            "the same pass: logits equal exactly");
+                }
+            }
+            assertEquals(before, model.liveArrayCount(), "closing the cache freed all it made, its input too");
+        }
+    }
 }
