@@ -85,8 +85,8 @@ public final class PatchingBenchmark {
             IoiBatch batch = arenaBatch(model.tokenizer());
             line.put("batch", batch.size());
             line.put("pos", batch.seqLen());
-            try (ActivationCache clean = model.runWithCache(batch.tokens(m));
-                    Metrics.Performance perf = Metrics.performance(model, batch)) {
+            try (ActivationCache clean = model.runWithCache(batch.tokens(m))) {
+                Metrics.Performance perf = Metrics.performance(model, batch);
                 line.put("clean_logit_diff", perf.meanLogitDiff());
                 line.put("corrupted_logit_diff", perf.meanAbcLogitDiff());
                 ActivationPatching.Options options = ActivationPatching.Options.defaults().maxTokensPerForward(maxTokens);
@@ -111,8 +111,8 @@ public final class PatchingBenchmark {
                             long t0 = System.nanoTime();
                             // Timed: the corrupted run(s) that ActivationPatching caches, and the grid.
                             try (ActivationPatching ap = ActivationPatching.ioi(model, batch, clean,
-                                            perf.normalisedMetric(), options.skipUnchanged(exact).reusePrefix(exact));
-                                    PatchingResult r = grid.apply(ap)) {
+                                            perf.normalisedMetric(), options.skipUnchanged(exact).reusePrefix(exact))) {
+                                PatchingResult r = grid.apply(ap);
                                 double s = (System.nanoTime() - t0) / 1e9;
                                 times.add(s);
                                 float[] v = r.toFloatArray();

@@ -124,28 +124,29 @@ public final class PathPatchingBenchmark {
 
     static {
         TASKS.put("path_final", (model, batch) -> {
-            try (PathPatching pp = PathPatching.arena(model, batch); PatchingResult r = pp.toFinalResid()) {
+            try (PathPatching pp = PathPatching.arena(model, batch)) {
+                PatchingResult r = pp.toFinalResid();
                 return r.toFloatArray();
             }
         });
         TASKS.put("path_s_inh_v", (model, batch) -> {
-            try (PathPatching pp = PathPatching.arena(model, batch);
-                    PatchingResult r = pp.toHeads("v", S_INHIBITION)) {
+            try (PathPatching pp = PathPatching.arena(model, batch)) {
+                PatchingResult r = pp.toHeads("v", S_INHIBITION);
                 return r.toFloatArray();
             }
         });
         TASKS.put("path_nm_q", (model, batch) -> {
-            try (PathPatching pp = PathPatching.arena(model, batch);
-                    PatchingResult r = pp.toHeads("q", Circuit.PAPER.headsOf("name mover"))) {
+            try (PathPatching pp = PathPatching.arena(model, batch)) {
+                PatchingResult r = pp.toHeads("q", Circuit.PAPER.headsOf("name mover"));
                 return r.toFloatArray();
             }
         });
         TASKS.put("act_head_out", (model, batch) -> activationGrid(model, batch, ActivationPatching::headOutAllPos));
         TASKS.put("act_resid_pre", (model, batch) -> activationGrid(model, batch, ActivationPatching::residPre));
         TASKS.put("attr_head_out", (model, batch) -> {
-            try (Metrics.Performance perf = Metrics.performance(model, batch);
-                    AttributionPatching ap = AttributionPatching.ioi(model, batch, perf.normalisedMetric());
-                    PatchingResult r = ap.headOutAllPos()) {
+            Metrics.Performance perf = Metrics.performance(model, batch);
+            try (AttributionPatching ap = AttributionPatching.ioi(model, batch, perf.normalisedMetric())) {
+                PatchingResult r = ap.headOutAllPos();
                 return r.toFloatArray();
             }
         });
@@ -156,14 +157,14 @@ public final class PathPatchingBenchmark {
     /** A TL activation-patching grid on the batch: clean cache, ABC corrupted, normalised metric. */
     static float[] activationGrid(HookedTransformer model, IoiBatch batch,
             java.util.function.Function<ActivationPatching, PatchingResult> grid) {
+        Metrics.Performance perf = Metrics.performance(model, batch);
         try (NDManager m = NDManager.newBaseManager();
                 ActivationCache clean = model.runWithCache(batch.tokens(m));
-                Metrics.Performance perf = Metrics.performance(model, batch);
                 ActivationPatching ap = ActivationPatching.ioi(model, batch, clean, perf.normalisedMetric(),
                         ActivationPatching.Options.defaults().maxTokensPerForward(
                                 Long.getLong("ioi.bench.maxTokens", 4096)).maxCellsPerForward(
-                                Integer.getInteger("ioi.bench.maxCells", Integer.MAX_VALUE)));
-                PatchingResult r = grid.apply(ap)) {
+                                Integer.getInteger("ioi.bench.maxCells", Integer.MAX_VALUE)))) {
+            PatchingResult r = grid.apply(ap);
             return r.toFloatArray();
         }
     }

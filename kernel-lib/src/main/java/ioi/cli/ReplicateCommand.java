@@ -1,6 +1,5 @@
 package ioi.cli;
 
-import ai.djl.ndarray.NDArray;
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonParseException;
@@ -36,7 +35,6 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.nio.file.StandardCopyOption;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -132,12 +130,11 @@ final class ReplicateCommand implements Callable<Integer> {
                         + "refactor_factored_attn_matrices", "time", Instant.now().toString()));
 
         progress("01 the task: logit differences");
-        try (Metrics.Performance perf = Metrics.performance(m, batch)) {
-            json.put("logit_diff", Map.of("ioi", perf.meanLogitDiff(), "abc", perf.meanAbcLogitDiff(),
-                    "ioi_per_prompt", perf.logitDiff().toFloatArray(), "abc_per_prompt", perf.abcLogitDiff().toFloatArray(),
-                    "io_probability", perf.meanIoProbability()));
-            report.add(retitle(Paper.referenceVsRun(perf), "01 · the task (§2)"));
-        }
+        Metrics.Performance perf = Metrics.performance(m, batch);
+        json.put("logit_diff", Map.of("ioi", perf.meanLogitDiff(), "abc", perf.meanAbcLogitDiff(),
+                "ioi_per_prompt", perf.logitDiff().toFloatArray(), "abc_per_prompt", perf.abcLogitDiff().toFloatArray(),
+                "io_probability", perf.meanIoProbability()));
+        report.add(retitle(Paper.referenceVsRun(perf), "01 · the task (§2)"));
 
         progress("02 name movers: path patching to the logits, writing direction, copying scores");
         nameMovers(m, batch);
@@ -154,8 +151,8 @@ final class ReplicateCommand implements Callable<Integer> {
         progress("beyond the paper: attribution patching of every head's output; EAP and EAP-IG over every edge");
         // The estimated change of the mean logit difference when one head's z is patched at every
         // position from the ABC run into the IOI run: Σ (z_ABC − z_IOI) · ∂LD/∂z at the IOI run.
-        try (AttributionPatching ap = AttributionPatching.ioiNoising(m, batch, Metrics.logitDiffMetric(batch));
-             PatchingResult r = ap.headOutAllPos()) {
+        try (AttributionPatching ap = AttributionPatching.ioiNoising(m, batch, Metrics.logitDiffMetric(batch))) {
+            PatchingResult r = ap.headOutAllPos();
             float[][] delta = grid(r);
             for (float[] row : delta) {
                 for (int h = 0; h < row.length; h++) {
@@ -231,10 +228,8 @@ final class ReplicateCommand implements Callable<Integer> {
                 PathPatching.Options.arena().progress(ProgressBar.text("path patching → logits (ARENA)")));
              PathPatching paper = PathPatching.paper(m, batch, "end")) {
             fig3b = arena.toFinalResid();
-            try (PatchingResult p = paper.toFinalResid()) {
-                pp.put("arena_to_logits", grid(fig3b));
-                pp.put("paper_to_logits_end", grid(p));
-            }
+            pp.put("arena_to_logits", grid(fig3b));
+            pp.put("paper_to_logits_end", grid(paper.toFinalResid()));
         }
         Map<String, Object> wd = new LinkedHashMap<>();
         WritingDirection.Result wd99 = null;
@@ -248,39 +243,35 @@ final class ReplicateCommand implements Callable<Integer> {
         }
         json.put("writing_direction", wd);
         ReferenceTable ref = new ReferenceTable("02 · name movers (§3.1)");
-        try (CopyingScores.Result c = CopyingScores.compute(m,
-                CopyingScores.Options.defaults().progress(ProgressBar.text("copying scores (ARENA)")));
-             CopyingScores.Result cp = CopyingScores.onDataset(m, batch)) {
-            float[] s = c.scores().toFloatArray();
-            int l = m.cfg().nLayers();
-            int h = m.cfg().nHeads();
-            Map<String, Object> cs = new LinkedHashMap<>();
-            cs.put("positive", layerMajor(s, 0, l, h));
-            cs.put("negative", layerMajor(s, l * h, l, h));
-            cs.put("average_positive", c.averageArena(CopyingScores.Sign.POSITIVE));
-            cs.put("average_negative", c.averageArena(CopyingScores.Sign.NEGATIVE));
-            float[] sp = cp.scores().toFloatArray();
-            cs.put("paper", Map.of("positive", layerMajor(sp, 0, l, h), "negative", layerMajor(sp, l * h, l, h)));
-            json.put("copying_scores", cs);
-            ref.row("path patching → logits, 9.9 / 9.6 / 10.0 (ioi_metric_2)", "large drop", "large drop",
-                    String.format(java.util.Locale.ROOT, "%.3f / %.3f / %.3f", fig3b.get(9, 9), fig3b.get(9, 6), fig3b.get(10, 0)))
-                    .row("correlation attention / writing direction, 9.9 (paper: S1 + S2)", "> 0.81 (N = 500)", "",
-                            ReferenceTable.number(wd99.correlation(WritingDirection.SAttention.S1_PLUS_S2), 2))
-                    .row("copy score 9.9 / 10.0 / 9.6 (ARENA's get_copying_scores)", "", "100.00% / 94.50% / 94.50%",
-                            ReferenceTable.percent(c.positive(9, 9), 2) + " / " + ReferenceTable.percent(c.positive(10, 0), 2)
-                                    + " / " + ReferenceTable.percent(c.positive(9, 6), 2))
-                    .row("copy score 9.9 / 10.0 / 9.6 (paper's check_copy_circuit)", "> 95%", "",
-                            ReferenceTable.percent(cp.positive(9, 9), 2) + " / " + ReferenceTable.percent(cp.positive(10, 0), 2)
-                                    + " / " + ReferenceTable.percent(cp.positive(9, 6), 2))
-                    .row("copy score, average head (ARENA: layers 1-11 / 144)", "< 20%", "10.11%",
-                            ReferenceTable.percent(c.averageArena(CopyingScores.Sign.POSITIVE), 2))
-                    .row("negative copy score 10.7 / 11.10 (ARENA's code)", "98%", "100.00% / 100.00%",
-                            ReferenceTable.percent(c.negative(10, 7), 2) + " / " + ReferenceTable.percent(c.negative(11, 10), 2))
-                    .row("negative copy score, average head (ARENA: layers 1-11 / 144)", "12%", "1.93%",
-                            ReferenceTable.percent(c.averageArena(CopyingScores.Sign.NEGATIVE), 2));
-        } finally {
-            fig3b.close();
-        }
+        CopyingScores.Result c = CopyingScores.compute(m, CopyingScores.Options.defaults().progress(ProgressBar.text("copying scores (ARENA)")));
+        CopyingScores.Result cp = CopyingScores.onDataset(m, batch);
+        float[] s = c.scores().toFloatArray();
+        int l = m.cfg().nLayers();
+        int h = m.cfg().nHeads();
+        Map<String, Object> cs = new LinkedHashMap<>();
+        cs.put("positive", layerMajor(s, 0, l, h));
+        cs.put("negative", layerMajor(s, l * h, l, h));
+        cs.put("average_positive", c.averageArena(CopyingScores.Sign.POSITIVE));
+        cs.put("average_negative", c.averageArena(CopyingScores.Sign.NEGATIVE));
+        float[] sp = cp.scores().toFloatArray();
+        cs.put("paper", Map.of("positive", layerMajor(sp, 0, l, h), "negative", layerMajor(sp, l * h, l, h)));
+        json.put("copying_scores", cs);
+        ref.row("path patching → logits, 9.9 / 9.6 / 10.0 (ioi_metric_2)", "large drop", "large drop",
+                String.format(java.util.Locale.ROOT, "%.3f / %.3f / %.3f", fig3b.get(9, 9), fig3b.get(9, 6), fig3b.get(10, 0)))
+                .row("correlation attention / writing direction, 9.9 (paper: S1 + S2)", "> 0.81 (N = 500)", "",
+                        ReferenceTable.number(wd99.correlation(WritingDirection.SAttention.S1_PLUS_S2), 2))
+                .row("copy score 9.9 / 10.0 / 9.6 (ARENA's get_copying_scores)", "", "100.00% / 94.50% / 94.50%",
+                        ReferenceTable.percent(c.positive(9, 9), 2) + " / " + ReferenceTable.percent(c.positive(10, 0), 2)
+                                + " / " + ReferenceTable.percent(c.positive(9, 6), 2))
+                .row("copy score 9.9 / 10.0 / 9.6 (paper's check_copy_circuit)", "> 95%", "",
+                        ReferenceTable.percent(cp.positive(9, 9), 2) + " / " + ReferenceTable.percent(cp.positive(10, 0), 2)
+                                + " / " + ReferenceTable.percent(cp.positive(9, 6), 2))
+                .row("copy score, average head (ARENA: layers 1-11 / 144)", "< 20%", "10.11%",
+                        ReferenceTable.percent(c.averageArena(CopyingScores.Sign.POSITIVE), 2))
+                .row("negative copy score 10.7 / 11.10 (ARENA's code)", "98%", "100.00% / 100.00%",
+                        ReferenceTable.percent(c.negative(10, 7), 2) + " / " + ReferenceTable.percent(c.negative(11, 10), 2))
+                .row("negative copy score, average head (ARENA: layers 1-11 / 144)", "12%", "1.93%",
+                        ReferenceTable.percent(c.averageArena(CopyingScores.Sign.NEGATIVE), 2));
         json.put("path_patching", pp);
         report.add(ref.table());
     }
@@ -290,11 +281,11 @@ final class ReplicateCommand implements Callable<Integer> {
         Map<String, Object> pp = (Map<String, Object>) json.get("path_patching");
         try (PathPatching arena = PathPatching.create(m, batch,
                 PathPatching.Options.arena().progress(ProgressBar.text("path patching → name mover queries (ARENA)")));
-             PathPatching paper = PathPatching.paper(m, batch, "end");
-             PatchingResult q = arena.toHeads("q", NAME_MOVERS);
-             PatchingResult qp = paper.toHeads("q", NAME_MOVERS);
-             PatchingResult v = arena.toHeads("v", S_INHIBITION);
-             PatchingResult k = arena.toHeads("k", S_INHIBITION)) {
+             PathPatching paper = PathPatching.paper(m, batch, "end")) {
+            PatchingResult q = arena.toHeads("q", NAME_MOVERS);
+            PatchingResult qp = paper.toHeads("q", NAME_MOVERS);
+            PatchingResult v = arena.toHeads("v", S_INHIBITION);
+            PatchingResult k = arena.toHeads("k", S_INHIBITION);
             pp.put("arena_to_name_mover_queries", grid(q));
             pp.put("paper_to_name_mover_queries_end", grid(qp));
             pp.put("arena_to_s_inhibition_values", grid(v));
@@ -319,27 +310,25 @@ final class ReplicateCommand implements Callable<Integer> {
         Map<String, Object> pp = (Map<String, Object>) json.get("path_patching");
         try (PathPatching s2 = PathPatching.create(m, batch, PathPatching.Options.paper(batch, "S2")
                 .progress(ProgressBar.text("path patching → S-inhibition values at S2 (paper)")));
-             PathPatching s1p1 = PathPatching.paper(m, batch, "S1+1");
-             PatchingResult v = s2.toHeads("v", S_INHIBITION);
-             PatchingResult k = s1p1.toHeads("k", INDUCTION)) {
+             PathPatching s1p1 = PathPatching.paper(m, batch, "S1+1")) {
+            PatchingResult v = s2.toHeads("v", S_INHIBITION);
+            PatchingResult k = s1p1.toHeads("k", INDUCTION);
             pp.put("paper_to_s_inhibition_values_s2", grid(v));
             pp.put("paper_to_induction_keys_s1p1", grid(k));
         }
         int seqLen = Math.min(ValidationScores.DEFAULT_SEQ_LEN, m.cfg().nCtx() / 2);
-        try (ValidationScores.Result r = rep != null ? ValidationScores.compute(m, rep)
-                : ValidationScores.compute(m, seqLen, ValidationScores.DEFAULT_BATCH, seedRep)) {
-            Map<String, Object> hv = new LinkedHashMap<>();
-            for (String s : ValidationScores.SCORES) {
-                hv.put(s, layerMajor(r.get(s).toFloatArray(), 0, m.cfg().nLayers(), m.cfg().nHeads()));
-            }
-            hv.put("tokens", rep != null ? repTokens.toString() : "generated, seed " + seedRep + ", seq_len " + seqLen);
-            json.put("head_validation", hv);
-            report.add(new ReferenceTable("04 · induction, duplicate and previous token heads (§3.3, Fig 18)")
-                    .row("top 2 previous token heads", "4.11, 2.2", "", String.join(", ", r.topHeads("prev", 2)))
-                    .row("top 5 induction heads", "include 5.5, 6.9", "", String.join(", ", r.topHeads("induction", 5)))
-                    .row("top 3 duplicate token heads", "include 3.0, 0.1", "", String.join(", ", r.topHeads("duplicate", 3)))
-                    .table());
+        ValidationScores.Result r = rep != null ? ValidationScores.compute(m, rep) : ValidationScores.compute(m, seqLen, ValidationScores.DEFAULT_BATCH, seedRep);
+        Map<String, Object> hv = new LinkedHashMap<>();
+        for (String s : ValidationScores.SCORES) {
+            hv.put(s, layerMajor(r.get(s).toFloatArray(), 0, m.cfg().nLayers(), m.cfg().nHeads()));
         }
+        hv.put("tokens", rep != null ? repTokens.toString() : "generated, seed " + seedRep + ", seq_len " + seqLen);
+        json.put("head_validation", hv);
+        report.add(new ReferenceTable("04 · induction, duplicate and previous token heads (§3.3, Fig 18)")
+                .row("top 2 previous token heads", "4.11, 2.2", "", String.join(", ", r.topHeads("prev", 2)))
+                .row("top 5 induction heads", "include 5.5, 6.9", "", String.join(", ", r.topHeads("induction", 5)))
+                .row("top 3 duplicate token heads", "include 3.0, 0.1", "", String.join(", ", r.topHeads("duplicate", 3)))
+                .table());
     }
 
     private void backup(HookedTransformer m, IoiBatch batch, MeanAblation ablation, TopHeadAblation top) {
@@ -350,8 +339,8 @@ final class ReplicateCommand implements Callable<Integer> {
         Map<String, Object> pp = (Map<String, Object>) json.get("path_patching");
         try (PathPatching after = PathPatching.create(m, batch, PathPatching.Options.paper(batch, "end")
                 .baseHooks(ablation.hookList(nameMoversOut))
-                .progress(ProgressBar.text("path patching → logits, name movers knocked out")));
-             PatchingResult r = after.toFinalResid()) {
+                .progress(ProgressBar.text("path patching → logits, name movers knocked out")))) {
+            PatchingResult r = after.toFinalResid();
             pp.put("paper_to_logits_end_name_movers_knocked_out", grid(r));
         }
         json.put("backup_name_movers", Map.of("logit_diff", ld, "logit_diff_name_movers_knocked_out", knocked,
@@ -407,12 +396,7 @@ final class ReplicateCommand implements Callable<Integer> {
     // ---------------------------------------------------------------- helpers
 
     private static float[][] grid(PatchingResult r) {
-        long[] s = r.values().getShape().getShape();
-        if (s.length != 2) {
-            throw new IllegalStateException("expected a [layer, head_index] grid but " + r.title() + " has shape "
-                    + r.values().getShape());
-        }
-        return layerMajor(r.toFloatArray(), 0, (int) s[0], (int) s[1]);
+        return r.rows();
     }
 
     private static float[][] layerMajor(float[] flat, int offset, int layers, int heads) {

@@ -72,7 +72,14 @@ public final class Charts {
         if (grid.getShape().dimension() != 2) {
             throw new IllegalArgumentException("heads: expected a [layer, head] grid, got shape " + grid.getShape());
         }
-        float[][] z = toFloat2(grid);
+        return heads(toFloat2(grid), title, valueLabel);
+    }
+
+    /** {@link #heads(NDArray, String, String)} of rows of plain floats, {@code [layer][head]}. */
+    public static Imshow heads(float[][] z, String title, String valueLabel) {
+        if (z.length == 0) {
+            throw new IllegalArgumentException("heads: the grid has no layers");
+        }
         List<String> layers = new java.util.ArrayList<>();
         for (int l = 0; l < z.length; l++) layers.add(Integer.toString(l));
         List<String> heads = new java.util.ArrayList<>();
@@ -82,7 +89,7 @@ public final class Charts {
 
     /** {@link #heads(NDArray, String, String)} of a patching result, titled with its title. */
     public static Imshow heads(ioi.experiments.PatchingResult result) {
-        return heads(result.values(), result.title(), "metric");
+        return heads(result.rows(), result.title(), "metric");
     }
 
     // ------------------------------------------------------------ line, scatter, bar

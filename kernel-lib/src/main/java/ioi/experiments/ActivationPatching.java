@@ -443,8 +443,7 @@ public final class ActivationPatching implements AutoCloseable {
     }
 
     private PatchingResult result(String title, float[] values, long[] shape, List<String> axes) {
-        NDManager m = model.resultManager().newSubManager();
-        return new PatchingResult(title, m.create(values, new Shape(shape)), axes, baseline, m);
+        return new PatchingResult(title, values, shape, axes, baseline);
     }
 
     // ---------------------------------------------------------------- the batched core

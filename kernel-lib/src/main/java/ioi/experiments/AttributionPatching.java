@@ -147,16 +147,12 @@ public final class AttributionPatching implements AutoCloseable {
             throw new IllegalArgumentException("attribution patching recorded no gradient at '" + hookName
                     + "': it records blocks.L.hook_resid_pre, blocks.L.attn.hook_q/k/v/z and ln_final.hook_normalized");
         }
-        NDManager out = model.resultManager().newSubManager();
         try (NDScope scope = new NDScope()) {
             NDArray prod = source.get(hookName).sub(base.activations().get(hookName)).mul(base.gradient(hookName)); // activation's shape
             int[] axes = java.util.stream.IntStream.range(0, prod.getShape().dimension()).filter(a -> a != 1).toArray();
             NDArray grid = prod.sum(axes).add(base.metric()); // [pos]
-            return new PatchingResult("Attribution patching: " + hookName + " by position",
-                    keep(grid, out), List.of("pos"), base.metric(), out);
-        } catch (RuntimeException e) {
-            out.close();
-            throw e;
+            return PatchingResult.of("Attribution patching: " + hookName + " by position", grid, List.of("pos"),
+                    base.metric());
         }
     }
 
@@ -165,7 +161,6 @@ public final class AttributionPatching implements AutoCloseable {
      * (the prompts and the patched slice), plus the baseline.
      */
     private PatchingResult grid(String act, int[] sumAxes, String title, List<String> axes) {
-        NDManager out = model.resultManager().newSubManager();
         try (NDScope scope = new NDScope()) {
             List<NDArray> rows = new ArrayList<>();
             for (int l = 0; l < nLayers; l++) {
@@ -174,18 +169,8 @@ public final class AttributionPatching implements AutoCloseable {
                 rows.add(diff.mul(base.gradient(name)).sum(sumAxes)); // [pos] | [head_index] | [pos, head_index]
             }
             NDArray grid = NDArrays.stack(new NDList(rows)).add(base.metric()); // [n_layers, ...]
-            return new PatchingResult(title, keep(grid, out), axes, base.metric(), out);
-        } catch (RuntimeException e) {
-            out.close();
-            throw e;
+            return PatchingResult.of(title, grid, axes, base.metric());
         }
-    }
-
-    /** A copy of {@code grid} owned by {@code out}, outliving the scope it was computed in. */
-    private static NDArray keep(NDArray grid, NDManager out) {
-        NDArray kept = out.create(grid.toFloatArray(), grid.getShape());
-        NDScope.unregister(kept);
-        return kept;
     }
 
     // ---------------------------------------------------------------- against the exact grid

@@ -119,7 +119,7 @@ public final class CopyingScores {
      * Copy scores of every head.
      *
      * @param scores fraction of targets in the top k, [2 (positive, negative), n_layers, n_heads]
-     * @param ranks per target, how many logits are strictly larger than the target's own, INT64
+     * @param ranks per target, how many logits are strictly larger than the target's own, row-major over
      *     [2, n_layers, n_heads, targets] (in the top k iff rank &lt; k)
      * @param targets one label per target: the name, or {@code "prompt 3 S1"} for {@link #onDataset}
      * @param targetTokens the token each target must copy [targets]
@@ -127,14 +127,13 @@ public final class CopyingScores {
      * @param table one row per head (head, layer, head_index, positive_pct, negative_pct), sorted by
      *     positive score, descending
      */
-    public record Result(NDArray scores, NDArray ranks, List<String> targets, long[] targetTokens, int k, Table table,
-            NDManager manager) implements AutoCloseable {
+    public record Result(Grid scores, long[] ranks, List<String> targets, long[] targetTokens, int k, Table table) {
 
         /** The score of one head, a fraction in [0, 1]. */
         public double score(Sign sign, int layer, int head) {
             int[] s = shape();
             Heads.check(s[0], s[1], layer, head);
-            return scores.getFloat(sign.ordinal(), layer, head);
+            return scores.get(sign.ordinal(), layer, head);
         }
 
         public double positive(int layer, int head) {
@@ -147,7 +146,7 @@ public final class CopyingScores {
 
         /** The mean score over every head of every layer (ARENA 2.0's "Average", which scored layer 0 too). */
         public double average(Sign sign) {
-            return scores.get(sign.ordinal()).mean().getFloat();
+            return scores.slice(sign.ordinal()).mean();
         }
 
         /**
@@ -157,7 +156,12 @@ public final class CopyingScores {
          */
         public double averageArena(Sign sign) {
             int[] s = shape();
-            return scores.get(sign.ordinal() + ", 1:").sum().getFloat() / ((double) s[0] * s[1]);
+            float[] grid = scores.slice(sign.ordinal()).toFloatArray(); // [n_layers * n_heads], layer-major
+            double sum = 0;
+            for (int i = s[1]; i < grid.length; i++) { // from layer 1 on
+                sum += grid[i];
+            }
+            return sum / ((double) s[0] * s[1]);
         }
 
         /**
@@ -167,7 +171,7 @@ public final class CopyingScores {
             if (otherK < 1) {
                 throw new IllegalArgumentException("k must be >= 1 but is " + otherK);
             }
-            long[] r = ranks.toLongArray();
+            long[] r = ranks;
             int n = targets.size();
             float[] out = new float[r.length / n];
             for (int i = 0; i < out.length; i++) {
@@ -186,13 +190,8 @@ public final class CopyingScores {
         }
 
         private int[] shape() {
-            Shape s = scores.getShape();
+            Shape s = scores.shape();
             return new int[] {(int) s.get(1), (int) s.get(2)};
-        }
-
-        @Override
-        public void close() {
-            manager.close();
         }
     }
 
@@ -300,7 +299,6 @@ public final class CopyingScores {
         long dVocab = cfg.dVocab();
         int chunk = (int) Math.max(1, Math.min(heads, options.maxLogitElements() / ((long) n * dVocab)));
         boolean foldedFinalLn = !model.weightNames().contains("ln_final.w");
-        NDManager m = model.resultManager().newSubManager();
         Progress progress = options.progress();
         progress.start(2L * heads);
         try (NDScope scope = new NDScope()) {
@@ -335,16 +333,11 @@ public final class CopyingScores {
             long[] all = new long[2 * heads * n];
             System.arraycopy(ranks[0], 0, all, 0, heads * n);
             System.arraycopy(ranks[1], 0, all, heads * n, heads * n);
-            NDArray rankArray = m.create(all, new Shape(2, cfg.nLayers(), cfg.nHeads(), n)); // [2, n_layers, n_heads, targets]
-            NDArray scores = rankArray.lt(options.k()).toType(DataType.FLOAT32, false)
-                    .mean(new int[] {-1}); // [2, n_layers, n_heads]
-            NDScope.unregister(rankArray); // both owned by the result's manager m
-            NDScope.unregister(scores);
-            return new Result(scores, rankArray, List.copyOf(targets), tokens.clone(), options.k(),
-                    table(title, scores, cfg), m);
-        } catch (RuntimeException e) {
-            m.close();
-            throw e;
+            NDArray rankArray = tm.create(all, new Shape(2, cfg.nLayers(), cfg.nHeads(), n)); // [2, n_layers, n_heads, targets]
+            Grid scores = Grid.of(rankArray.lt(options.k()).toType(DataType.FLOAT32, false)
+                    .mean(new int[] {-1})); // [2, n_layers, n_heads]
+            return new Result(scores, all, List.copyOf(targets), tokens.clone(), options.k(),
+                    table(title, scores, cfg));
         } finally {
             progress.done();
         }
@@ -357,7 +350,7 @@ public final class CopyingScores {
         System.arraycopy(r, 0, into, offset, r.length);
     }
 
-    private static Table table(String title, NDArray scores, GPT2Config cfg) {
+    private static Table table(String title, Grid scores, GPT2Config cfg) {
         float[] s = scores.toFloatArray();
         int heads = cfg.nLayers() * cfg.nHeads();
         List<String> labels = new ArrayList<>();

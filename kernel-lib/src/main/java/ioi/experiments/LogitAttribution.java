@@ -20,7 +20,7 @@ import tech.tablesaw.api.Table;
  * negative, by path patching). Attributions exclude {@code b_U}, so the components of
  * {@link #byComponent} add up to the logit difference minus {@code b_U[IO] - b_U[S]}.
  *
- * <p>Every result owns its arrays (close it, or close the model).
+ * <p>Every result holds plain Java arrays ({@link Grid}): nothing to close.
  */
 public final class LogitAttribution {
 
@@ -50,20 +50,14 @@ public final class LogitAttribution {
      *     {@code L0H0, L0H1, ...}, or {@code 0_pre, 0_mid, ..., final_post}
      * @param table one row per component (the means)
      */
-    public record Attribution(NDArray perPrompt, NDArray mean, List<String> labels, Table table, NDManager manager)
-            implements AutoCloseable {
+    public record Attribution(Grid perPrompt, Grid mean, List<String> labels, Table table) {
         /** The mean attribution of the component with this label. */
         public double get(String label) {
             int i = labels.indexOf(label);
             if (i < 0) {
                 throw new IllegalArgumentException("no component '" + label + "'; components: " + labels);
             }
-            return mean.flatten().getFloat(i);
-        }
-
-        @Override
-        public void close() {
-            manager.close();
+            return mean.toFloatArray()[i];
         }
     }
 
@@ -139,17 +133,12 @@ public final class LogitAttribution {
 
     private static Attribution result(HookedTransformer model, String title, NDArray perPrompt, long[] meanShape,
             List<String> labels, boolean heads) {
-        NDManager m = model.resultManager().newSubManager();
-        NDArray pp = perPrompt.duplicate(); // [components, batch]
-        NDArray mean = perPrompt.mean(new int[] {1}); // [components]
+        Grid pp = Grid.of(perPrompt); // [components, batch]
+        Grid mean = Grid.of(perPrompt.mean(new int[] {1})); // [components]
         if (meanShape != null) {
             mean = mean.reshape(meanShape);
         }
-        for (NDArray a : new NDArray[] {pp, mean}) {
-            NDScope.unregister(a);
-            a.attach(m);
-        }
-        double[] values = Metrics.toDoubles(mean.flatten());
+        double[] values = mean.toDoubleArray();
         Table table;
         if (heads) {
             int nHeads = model.cfg().nHeads();
@@ -165,6 +154,6 @@ public final class LogitAttribution {
             table = Table.create(title, StringColumn.create("component", labels),
                     DoubleColumn.create("logit_diff", values));
         }
-        return new Attribution(pp, mean, List.copyOf(labels), table, m);
+        return new Attribution(pp, mean, List.copyOf(labels), table);
     }
 }

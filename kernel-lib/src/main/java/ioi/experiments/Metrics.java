@@ -166,56 +166,41 @@ public final class Metrics {
      * notebook's "check the model does the task" before any analysis.
      */
     public static Performance performance(HookedTransformer model, IoiBatch batch) {
-        NDManager m = model.resultManager().newSubManager();
-        try {
-            NDArray ld;
-            NDArray abcLd;
-            NDArray p;
-            NDArray abcP;
-            try (NDManager tmp = m.newSubManager()) {
-                NDArray logits = model.forward(batch.tokens(tmp)); // [batch, pos, d_vocab]
-                ld = logitDiff(logits, batch, m);
-                p = ioProbability(logits, batch, m);
-                logits.close();
-                NDArray abcLogits = model.forward(batch.abcTokens(tmp)); // [batch, pos, d_vocab]
-                abcLd = logitDiff(abcLogits, batch, m);
-                abcP = ioProbability(abcLogits, batch, m);
-            }
-            return new Performance(batch, ld, abcLd, p, abcP, m);
-        } catch (RuntimeException e) {
-            m.close();
-            throw e;
+        try (NDManager tmp = model.resultManager().newSubManager()) {
+            NDArray logits = model.forward(batch.tokens(tmp)); // [batch, pos, d_vocab]
+            NDArray ld = logitDiff(logits, batch, tmp); // [batch]
+            NDArray p = ioProbability(logits, batch, tmp); // [batch]
+            logits.close();
+            NDArray abcLogits = model.forward(batch.abcTokens(tmp)); // [batch, pos, d_vocab]
+            NDArray abcLd = logitDiff(abcLogits, batch, tmp); // [batch]
+            NDArray abcP = ioProbability(abcLogits, batch, tmp); // [batch]
+            // The means as the reference takes them: torch's float32 mean (logit_diff.mean()).
+            return new Performance(batch, Grid.of(ld), Grid.of(abcLd), Grid.of(p), Grid.of(abcP), mean(ld), mean(abcLd),
+                    mean(p), mean(abcP));
         }
     }
 
     /**
-     * The task measured on clean and ABC prompts; owns its arrays (close it).
+     * The task measured on clean and ABC prompts, in plain Java arrays (nothing to close).
      *
      * @param logitDiff clean logit difference per prompt [batch]
      * @param abcLogitDiff ABC logit difference per prompt (clean answers) [batch]
      * @param ioProbability clean IO probability per prompt [batch]
      * @param abcIoProbability ABC IO probability per prompt [batch]
+     * @param meanLogitDiff mean clean logit difference (paper: 3.56 for GPT-2 small)
+     * @param meanAbcLogitDiff mean ABC logit difference against the clean answers (ARENA: -0.7699)
+     * @param meanIoProbability mean clean IO probability (paper: 0.49)
+     * @param meanAbcIoProbability mean ABC IO probability
      */
-    public record Performance(IoiBatch batch, NDArray logitDiff, NDArray abcLogitDiff, NDArray ioProbability,
-            NDArray abcIoProbability, NDManager manager) implements AutoCloseable {
+    public record Performance(IoiBatch batch, Grid logitDiff, Grid abcLogitDiff, Grid ioProbability,
+            Grid abcIoProbability, double meanLogitDiff, double meanAbcLogitDiff, double meanIoProbability,
+            double meanAbcIoProbability) {
 
-        /** Mean clean logit difference (paper: 3.56 for GPT-2 small). */
-        public double meanLogitDiff() {
-            return mean(logitDiff);
-        }
-
-        /** Mean ABC logit difference against the clean answers (ARENA: -0.7699). */
-        public double meanAbcLogitDiff() {
-            return mean(abcLogitDiff);
-        }
-
-        /** Mean clean IO probability (paper: 0.49). */
-        public double meanIoProbability() {
-            return mean(ioProbability);
-        }
-
-        public double meanAbcIoProbability() {
-            return mean(abcIoProbability);
+        /** From per-prompt values, with the means taken here (in double precision). */
+        public static Performance of(IoiBatch batch, Grid logitDiff, Grid abcLogitDiff, Grid ioProbability,
+                Grid abcIoProbability) {
+            return new Performance(batch, logitDiff, abcLogitDiff, ioProbability, abcIoProbability, logitDiff.mean(),
+                    abcLogitDiff.mean(), ioProbability.mean(), abcIoProbability.mean());
         }
 
         /** Fraction of clean prompts where S's logit is above IO's (paper Fig 8: 0.7%). */
@@ -251,10 +236,10 @@ public final class Metrics {
             return Table.create("IOI performance",
                     IntColumn.create("index", idx),
                     StringColumn.create("prompt", labels),
-                    DoubleColumn.create("logit_diff", toDoubles(logitDiff)),
-                    DoubleColumn.create("abc_logit_diff", toDoubles(abcLogitDiff)),
-                    DoubleColumn.create("io_prob", toDoubles(ioProbability)),
-                    DoubleColumn.create("abc_io_prob", toDoubles(abcIoProbability)));
+                    DoubleColumn.create("logit_diff", logitDiff.toDoubleArray()),
+                    DoubleColumn.create("abc_logit_diff", abcLogitDiff.toDoubleArray()),
+                    DoubleColumn.create("io_prob", ioProbability.toDoubleArray()),
+                    DoubleColumn.create("abc_io_prob", abcIoProbability.toDoubleArray()));
         }
 
         /** The means, as one row each: metric, clean, abc. */
@@ -263,11 +248,6 @@ public final class Metrics {
                     StringColumn.create("metric", List.of("logit_diff", "io_prob", "s_over_io")),
                     DoubleColumn.create("clean", new double[] {meanLogitDiff(), meanIoProbability(), fractionSOverIo()}),
                     DoubleColumn.create("abc", new double[] {meanAbcLogitDiff(), meanAbcIoProbability(), Double.NaN}));
-        }
-
-        @Override
-        public void close() {
-            manager.close();
         }
 
         @Override

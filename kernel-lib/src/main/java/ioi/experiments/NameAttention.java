@@ -34,10 +34,10 @@ public final class NameAttention {
      * @param s1 mean attention END -> S1 [n_layers, n_heads]
      * @param s2 mean attention END -> S2 [n_layers, n_heads]
      */
-    public record Result(NDArray io, NDArray s1, NDArray s2, NDManager manager) implements AutoCloseable {
+    public record Result(Grid io, Grid s1, Grid s2) {
 
         /** The grid for {@code "IO"}, {@code "S1"} or {@code "S2"}: [n_layers, n_heads]. */
-        public NDArray get(String word) {
+        public Grid get(String word) {
             return switch (checkWord(word)) {
                 case "IO" -> io;
                 case "S1" -> s1;
@@ -47,9 +47,9 @@ public final class NameAttention {
 
         /** One head's mean attention to {@code word}. */
         public double get(String word, int layer, int head) {
-            NDArray a = get(word);
-            checkHead(a, layer, head);
-            return a.getFloat(layer, head);
+            Grid a = get(word);
+            Heads.check(a.shape().get(0), a.shape().get(1), layer, head);
+            return a.get(layer, head);
         }
 
         /** The mean over the given heads ({@code "9.9"}, ...), e.g. the Name Movers' attention to IO. */
@@ -83,12 +83,7 @@ public final class NameAttention {
         }
 
         private List<int[]> parse(List<String> heads) {
-            return Heads.parse(heads, io.getShape().get(0), io.getShape().get(1));
-        }
-
-        @Override
-        public void close() {
-            manager.close();
+            return Heads.parse(heads, io.shape().get(0), io.shape().get(1));
         }
     }
 
@@ -104,9 +99,8 @@ public final class NameAttention {
     /** From a cache of the clean prompts that holds every layer's {@code hook_pattern}. */
     public static Result compute(HookedTransformer model, ActivationCache cache, IoiBatch batch) {
         GPT2Config cfg = model.cfg();
-        NDManager m = model.resultManager().newSubManager();
         try (NDScope scope = new NDScope()) {
-            NDArray[] grids = new NDArray[3];
+            Grid[] grids = new Grid[3];
             for (int w = 0; w < 3; w++) {
                 long[] word = batch.wordIdx(WORDS.get(w));
                 List<NDArray> perLayer = new ArrayList<>();
@@ -114,14 +108,9 @@ public final class NameAttention {
                     NDArray pattern = cache.get("pattern", l); // [batch, head_index, query_pos, key_pos]
                     perLayer.add(endToWord(pattern, batch.end(), word).mean(new int[] {0})); // [head_index]
                 }
-                grids[w] = NDArrays.stack(new NDList(perLayer)); // [n_layers, n_heads]
-                NDScope.unregister(grids[w]);
-                grids[w].attach(m);
+                grids[w] = Grid.of(NDArrays.stack(new NDList(perLayer))); // [n_layers, n_heads]
             }
-            return new Result(grids[0], grids[1], grids[2], m);
-        } catch (RuntimeException e) {
-            m.close();
-            throw e;
+            return new Result(grids[0], grids[1], grids[2]);
         }
     }
 
@@ -150,9 +139,5 @@ public final class NameAttention {
             throw new IllegalArgumentException("unknown word '" + word + "'; expected one of " + WORDS);
         }
         return word;
-    }
-
-    private static void checkHead(NDArray grid, int layer, int head) {
-        Heads.check(grid.getShape().get(0), grid.getShape().get(1), layer, head);
     }
 }

@@ -302,11 +302,10 @@ public final class PathPatching implements AutoCloseable {
             }
         }
         float[] values = run(cells, receivers);
-        NDManager m = model.resultManager().newSubManager();
         String where = options.positionLabel() == null ? "" : " at " + options.positionLabel();
         String unit = options.metric() == Metric.PERCENT ? " (% change of the logit diff)" : " (ioi_metric_2)";
-        return new PatchingResult(title + where + unit, m.create(values, new Shape(layers, cfg.nHeads())),
-                List.of("layer", "head"), 0.0, m);
+        return new PatchingResult(title + where + unit, values, new long[] {layers, cfg.nHeads()},
+                List.of("layer", "head"), 0.0);
     }
 
     // ---------------------------------------------------------------- the batched core

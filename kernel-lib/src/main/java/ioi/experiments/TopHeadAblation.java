@@ -49,9 +49,9 @@ public record TopHeadAblation(Head head, double originalLogitDiff, double dla, d
             double original;
             double dla;
             float[] scale;
-            try (ActivationCache cache = model.runWithCache(tokens);
-                    LogitAttribution.Attribution attr = LogitAttribution.byHead(model, cache, batch)) {
-                float[] means = attr.mean().flatten().toType(DataType.FLOAT32, false).toFloatArray(); // [n_layers * n_heads]
+            try (ActivationCache cache = model.runWithCache(tokens)) {
+                LogitAttribution.Attribution attr = LogitAttribution.byHead(model, cache, batch);
+                float[] means = attr.mean().toFloatArray(); // [n_layers * n_heads]
                 if (head == null) {
                     int best = 0;
                     for (int i = 1; i < means.length; i++) {

@@ -55,11 +55,10 @@ public final class ValidationScores {
      * @param tokens the repeated sequences used [batch][2 * seq_len]
      * @param seqLen length of one half
      */
-    public record Result(NDArray prev, NDArray induction, NDArray duplicate, long[][] tokens, int seqLen,
-            NDManager manager) implements AutoCloseable {
+    public record Result(Grid prev, Grid induction, Grid duplicate, long[][] tokens, int seqLen) {
 
         /** One score by name: {@code prev}, {@code induction} or {@code duplicate}; [n_layers, n_heads]. */
-        public NDArray get(String score) {
+        public Grid get(String score) {
             return switch (checkScore(score)) {
                 case "prev" -> prev;
                 case "induction" -> induction;
@@ -69,21 +68,14 @@ public final class ValidationScores {
 
         /** One score as [n_layers][n_heads] rows of plain floats. */
         public float[][] grid(String score) {
-            int nHeads = (int) prev.getShape().get(1);
-            int nLayers = (int) prev.getShape().get(0);
-            float[] v = get(score).toFloatArray();
-            float[][] z = new float[nLayers][];
-            for (int l = 0; l < nLayers; l++) {
-                z[l] = Arrays.copyOfRange(v, l * nHeads, (l + 1) * nHeads);
-            }
-            return z;
+            return get(score).rows();
         }
 
         /** One head's score. */
         public double score(String score, int layer, int head) {
-            NDArray a = get(score);
-            Heads.check(a.getShape().get(0), a.getShape().get(1), layer, head);
-            return a.getFloat(layer, head);
+            Grid a = get(score);
+            Heads.check(a.shape().get(0), a.shape().get(1), layer, head);
+            return a.get(layer, head);
         }
 
         /** Every head with its three scores (head, layer, head_index, prev, induction, duplicate). */
@@ -91,7 +83,7 @@ public final class ValidationScores {
             float[] p = prev.toFloatArray();
             float[] i = induction.toFloatArray();
             float[] d = duplicate.toFloatArray();
-            int nHeads = (int) prev.getShape().get(1);
+            int nHeads = (int) prev.shape().get(1);
             int[] layer = IntStream.range(0, p.length).map(x -> x / nHeads).toArray();
             int[] head = IntStream.range(0, p.length).map(x -> x % nHeads).toArray();
             List<String> labels = IntStream.range(0, p.length).mapToObj(x -> Heads.label(x / nHeads, x % nHeads))
@@ -115,11 +107,6 @@ public final class ValidationScores {
         public List<String> topHeads(String score, int n) {
             return top(score, n).stringColumn("head").asList();
         }
-
-        @Override
-        public void close() {
-            manager.close();
-        }
     }
 
     /** ARENA's {@code plot_early_head_validation_results}: seq_len 50, batch 50, tokens from {@code seed}. */
@@ -139,12 +126,11 @@ public final class ValidationScores {
     public static Result compute(HookedTransformer model, long[][] tokens) {
         int seqLen = checkRepeated(tokens);
         GPT2Config cfg = model.cfg();
-        NDManager m = model.resultManager().newSubManager();
         try (NDManager tmp = model.resultManager().newSubManager(); NDScope scope = new NDScope();
                 ActivationCache cache = model.runWithCache(tmp.create(tokens), name -> name.endsWith(".hook_pattern"),
                         RunOptions.defaults().returnType(RunOptions.ReturnType.NONE))) {
             int pos = 2 * seqLen;
-            NDArray[] scores = new NDArray[SCORES.size()];
+            Grid[] scores = new Grid[SCORES.size()];
             for (int s = 0; s < scores.length; s++) {
                 float[] pairs = new float[pos * pos]; // 1 at each (dest, src) pair of the score
                 int count = 0;
@@ -162,15 +148,10 @@ public final class ValidationScores {
                     perLayer.add(pattern.mul(mask).sum(new int[] {0, 2, 3}) // [head_index]
                             .div((float) tokens.length * count));
                 }
-                scores[s] = ai.djl.ndarray.NDArrays.stack(new ai.djl.ndarray.NDList(perLayer)); // [n_layers, n_heads]
-                NDScope.unregister(scores[s]);
-                scores[s].attach(m);
+                scores[s] = Grid.of(ai.djl.ndarray.NDArrays.stack(new ai.djl.ndarray.NDList(perLayer))); // [n_layers, n_heads]
             }
             long[][] copy = Arrays.stream(tokens).map(long[]::clone).toArray(long[][]::new);
-            return new Result(scores[0], scores[1], scores[2], copy, seqLen, m);
-        } catch (RuntimeException e) {
-            m.close();
-            throw e;
+            return new Result(scores[0], scores[1], scores[2], copy, seqLen);
         }
     }
 

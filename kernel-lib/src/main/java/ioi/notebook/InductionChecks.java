@@ -100,8 +100,8 @@ public final class InductionChecks {
         String name = "getAttnScores";
         return Check.run(name, () -> {
             long[][] tokens = ValidationScores.repeatedRandomTokens(model.cfg().dVocab(), 8, 4, 0);
-            try (NDManager m = model.resultManager().newSubManager();
-                    ValidationScores.Result ref = ValidationScores.compute(model, tokens)) {
+            try (NDManager m = model.resultManager().newSubManager()) {
+                ValidationScores.Result ref = ValidationScores.compute(model, tokens);
                 for (String type : ValidationScores.SCORES) {
                     String what = name + "(model, repTokens, \"" + type + "\")";
                     NDArray repTokens = m.create(tokens);
@@ -110,10 +110,10 @@ public final class InductionChecks {
                     for (String other : ValidationScores.SCORES) {
                         if (!other.equals(type)) {
                             mistakes.add(new Check.Mistake("compute the " + other + " score instead (check which source each "
-                                    + "destination reads)", () -> ref.get(other)));
+                                    + "destination reads)", () -> ref.get(other).toNDArray(m)));
                         }
                     }
-                    String failure = Check.compare(what, ref.get(type), got, mistakes);
+                    String failure = Check.compare(what, ref.get(type).toNDArray(m), got, mistakes);
                     got.close();
                     if (failure != null) {
                         return failure;

@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.Shape;
 import ioi.data.IOIWords;
 import ioi.experiments.ActivationPatching;
 import ioi.experiments.CopyingScores;
+import ioi.experiments.Grid;
 import ioi.experiments.Head;
 import ioi.experiments.IoiBatch;
 import ioi.experiments.LogitAttribution;
@@ -120,10 +121,9 @@ public final class NameMoverChecks {
             ResidualStackFn fn) {
         String name = "residualStackToLogitDiff";
         return Check.run(name, () -> {
-            try (NDManager m = model.resultManager().newSubManager();
-                    LogitAttribution.Attribution ref = LogitAttribution.byHead(model, cache, batch)) {
-                NDArray expected = ref.mean().flatten().duplicate(); // [n_layers * n_heads]
-                expected.attach(m);
+            try (NDManager m = model.resultManager().newSubManager()) {
+                LogitAttribution.Attribution ref = LogitAttribution.byHead(model, cache, batch);
+                NDArray expected = ref.mean().reshape(ref.mean().size()).toNDArray(m); // [n_layers * n_heads]
                 NDArray heads = cache.stackHeadResults(null, false, false).stack(); // [components, batch, pos, d_model]
                 NDArray atEnd = cache.atPositions(heads, batch.end()); // [components, batch, d_model]
                 heads.close();
@@ -235,10 +235,10 @@ public final class NameMoverChecks {
             IoiBatch batch = Check.loopBatch(fullBatch);
             try (NDManager m = model.resultManager().newSubManager();
                     PathPatching ref = PathPatching.arena(model, batch);
-                    PatchingResult grid = ref.toFinalResid();
                     ActivationCache origCache = model.runWithCache(batch.tokens(m), n -> n.endsWith("hook_z"));
                     ActivationCache newCache = model.runWithCache(batch.abcTokens(m), n -> n.endsWith("hook_z"))) {
-                NDArray expected = m.create(grid.toFloatArray(), grid.shape()); // [n_layers, n_heads]
+                PatchingResult grid = ref.toFinalResid();
+                NDArray expected = grid.toNDArray(m); // [n_layers, n_heads]
                 PatchingMetric metric = Metrics.metric2(batch, ref.cleanLogitDiff(), ref.abcLogitDiff());
                 NDArray origTokens = batch.tokens(m); // [batch, pos]
                 String what = name + "(model, ioiMetric2, origTokens, newCache, origCache) on the first " + batch.size()
@@ -249,9 +249,9 @@ public final class NameMoverChecks {
                         new Check.Mistake("do not freeze the other heads (that is activation patching of each head's "
                                 + "output, its direct and indirect effect)", () -> {
                             try (ActivationCache abc = model.runWithCache(batch.abcTokens(m));
-                                    ActivationPatching patching = ActivationPatching.create(model, origTokens, abc, metric);
-                                    PatchingResult all = patching.headOutAllPos()) {
-                                return m.create(all.toFloatArray(), all.shape());
+                                    ActivationPatching patching = ActivationPatching.create(model, origTokens, abc, metric)) {
+                                PatchingResult all = patching.headOutAllPos();
+                                return all.toNDArray(m);
                             }
                         }),
                         new Check.Mistake("patch the sender from origCache (nothing changes: every cell is 0)",
@@ -277,20 +277,18 @@ public final class NameMoverChecks {
     public static Check.Result getCopyingScores(HookedTransformer model, CopyingScoresFn fn) {
         String name = "getCopyingScores";
         return Check.run(name, () -> {
-            try (NDManager m = model.resultManager().newSubManager();
-                    CopyingScores.Result ref = CopyingScores.compute(model)) {
+            try (NDManager m = model.resultManager().newSubManager()) {
+                CopyingScores.Result ref = CopyingScores.compute(model);
                 NDArray expected = arenaLayout(ref.scores(), m); // [2, n_layers, n_heads]
                 String what = name + "(model, 5, NAMES)";
                 NDArray got = Check.call(what, () -> fn.apply(model, 5, IOIWords.NAMES));
                 String failure = Check.compare(what, expected, got, List.of(
                         new Check.Mistake("store layer L at row L (ARENA leaves layer 0 out and puts layer L at row L - 1)",
-                                () -> m.create(ref.scores().toFloatArray(), ref.scores().getShape())),
+                                () -> ref.scores().toNDArray(m)),
                         new Check.Mistake("tokenize the names with a leading space (ARENA's to_tokens(NAMES, "
                                 + "prepend_bos=False) has none)", () -> {
-                            try (CopyingScores.Result spaced = CopyingScores.compute(model,
-                                    CopyingScores.Options.defaults().leadingSpace(true))) {
-                                return arenaLayout(spaced.scores(), m);
-                            }
+                            CopyingScores.Result spaced = CopyingScores.compute(model, CopyingScores.Options.defaults().leadingSpace(true));
+                            return arenaLayout(spaced.scores(), m);
                         })));
                 got.close();
                 return failure;
@@ -299,8 +297,8 @@ public final class NameMoverChecks {
     }
 
     /** Scores [2, n_layers, n_heads] with layer L at row L as ARENA stores them: row L - 1, last row 0. */
-    private static NDArray arenaLayout(NDArray scores, NDManager m) {
-        Shape s = scores.getShape();
+    private static NDArray arenaLayout(Grid scores, NDManager m) {
+        Shape s = scores.shape();
         int layers = (int) s.get(1);
         int heads = (int) s.get(2);
         float[] in = scores.toFloatArray();

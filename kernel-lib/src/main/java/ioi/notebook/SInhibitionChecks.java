@@ -115,10 +115,10 @@ public final class SInhibitionChecks {
             List<Head> receiverList = new ArrayList<>(receivers);
             try (NDManager m = model.resultManager().newSubManager();
                     PathPatching ref = PathPatching.arena(model, batch);
-                    PatchingResult grid = ref.toHeads(receiverInput, receiverList);
                     ActivationCache origCache = model.runWithCache(batch.tokens(m), n -> n.endsWith("hook_z"));
                     ActivationCache newCache = model.runWithCache(batch.abcTokens(m), n -> n.endsWith("hook_z"))) {
-                NDArray expected = m.create(grid.toFloatArray(), grid.shape()); // [last receiver layer, n_heads]
+                PatchingResult grid = ref.toHeads(receiverInput, receiverList);
+                NDArray expected = grid.toNDArray(m); // [last receiver layer, n_heads]
                 PatchingMetric metric = Metrics.metric2(batch, ref.cleanLogitDiff(), ref.abcLogitDiff());
                 NDArray origTokens = batch.tokens(m); // [batch, pos]
                 String what = name + "(" + receivers + ", \"" + receiverInput + "\", model, ioiMetric2, origTokens, newCache, "
@@ -128,10 +128,9 @@ public final class SInhibitionChecks {
                 String failure = Check.compare(what, expected, got, List.of(
                         new Check.Mistake("score the step-2 run (every head frozen) instead of step 3's run with only the "
                                 + "receivers' " + receiverInput + " patched: that is path patching to the logits", () -> {
-                            try (PatchingResult toLogits = ref.toFinalResid()) {
-                                return m.create(toLogits.toFloatArray(), toLogits.shape()).get(new NDIndex(":{}",
-                                        expected.getShape().get(0)));
-                            }
+                            PatchingResult toLogits = ref.toFinalResid();
+                            return toLogits.toNDArray(m).get(new NDIndex(":{}",
+                                    expected.getShape().get(0)));
                         }),
                         new Check.Mistake("patch the sender from origCache (nothing changes: every cell is 0)",
                                 () -> m.zeros(expected.getShape()))));

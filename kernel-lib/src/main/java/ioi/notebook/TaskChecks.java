@@ -207,8 +207,8 @@ public final class TaskChecks {
     private static NDArray residPreGrid(HookedTransformer model, NDArray tokens, ActivationCache cache, PatchingMetric metric,
             int seqLen, NDManager m) {
         int layers = model.cfg().nLayers();
-        try (ActivationPatching patching = ActivationPatching.create(model, tokens, cache, metric);
-                PatchingResult grid = patching.residPre()) {
+        try (ActivationPatching patching = ActivationPatching.create(model, tokens, cache, metric)) {
+            PatchingResult grid = patching.residPre();
             float[] run = grid.toFloatArray(); // [n_layers, cut], cut = last end + 1
             int cut = (int) grid.shape().get(1);
             float[] full = new float[layers * seqLen];

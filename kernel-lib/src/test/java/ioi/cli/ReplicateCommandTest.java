@@ -81,12 +81,11 @@ class ReplicateCommandTest {
                 ProcessingOptions.withRefactoring())) {
             IOIDataset ioi = IOIDataset.builder(m.tokenizer()).promptType("mixed").n(25).seed(1).prependBos(false).build();
             IoiBatch batch = Paper.batch(ioi, ioi.genFlippedPrompts(Paper.ABC_FLIP));
-            try (Metrics.Performance perf = Metrics.performance(m, batch)) {
-                assertEquals(perf.meanLogitDiff(), ld.get("ioi").getAsDouble(), 1e-6, "logit_diff.ioi");
-                assertEquals(perf.meanAbcLogitDiff(), ld.get("abc").getAsDouble(), 1e-6, "logit_diff.abc");
-            }
-            try (var ap = AttributionPatching.ioiNoising(m, batch, Metrics.logitDiffMetric(batch));
-                    var r = ap.headOutAllPos()) {
+            Metrics.Performance perf = Metrics.performance(m, batch);
+            assertEquals(perf.meanLogitDiff(), ld.get("ioi").getAsDouble(), 1e-6, "logit_diff.ioi");
+            assertEquals(perf.meanAbcLogitDiff(), ld.get("abc").getAsDouble(), 1e-6, "logit_diff.abc");
+            try (var ap = AttributionPatching.ioiNoising(m, batch, Metrics.logitDiffMetric(batch))) {
+                var r = ap.headOutAllPos();
                 JsonArray head = j.getAsJsonObject("attribution_patching").getAsJsonArray("head_out");
                 assertGrid(head, "attribution_patching.head_out");
                 assertEquals(r.get(9, 9) - ap.baseline(), head.get(9).getAsJsonArray().get(9).getAsDouble(), 1e-5,
@@ -113,11 +112,10 @@ class ReplicateCommandTest {
             JsonObject igJson = j.getAsJsonObject("edge_attribution").getAsJsonObject("eap_ig");
             assertEquals(5, igJson.get("steps").getAsInt(), "edge_attribution.eap_ig.steps");
             assertEquals(5, igJson.getAsJsonArray("paper_heads").size(), "edge_attribution.eap_ig.paper_heads: one row per n");
-            try (CopyingScores.Result c = CopyingScores.compute(m)) {
-                assertEquals(c.averageArena(CopyingScores.Sign.POSITIVE), cs.get("average_positive").getAsDouble(), 1e-6);
-                assertEquals(c.positive(9, 9), cs.getAsJsonArray("positive").get(9).getAsJsonArray().get(9).getAsDouble(),
-                        1e-6, "layer-major: [9][9] is head 9.9");
-            }
+            CopyingScores.Result c = CopyingScores.compute(m);
+            assertEquals(c.averageArena(CopyingScores.Sign.POSITIVE), cs.get("average_positive").getAsDouble(), 1e-6);
+            assertEquals(c.positive(9, 9), cs.getAsJsonArray("positive").get(9).getAsJsonArray().get(9).getAsDouble(),
+                    1e-6, "layer-major: [9][9] is head 9.9");
         }
         String md = Files.readString(out.resolve("replication.md"));
         assertTrue(md.contains("| quantity | paper | ARENA | this run |"), md);

@@ -1,12 +1,10 @@
 package ioi.experiments;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
@@ -58,7 +56,6 @@ class ActivationPatchingTest {
 
     @AfterAll
     static void close() {
-        performance.close();
         clean.close();
         m.close();
         g.close();
@@ -88,14 +85,13 @@ class ActivationPatchingTest {
                 @SuppressWarnings("unchecked")
                 Function<ActivationPatching, PatchingResult> fn = (Function<ActivationPatching, PatchingResult>) grid[1];
                 long t0 = System.nanoTime();
-                try (PatchingResult r = fn.apply(ap)) {
-                    System.out.println(grid[0] + ": " + ap.lastRunStats());
-                    NDArray expected = g.load("act_patch/" + grid[0], m);
-                    cmp.close("act_patch/" + grid[0] + " " + expected.getShape() + String.format(java.util.Locale.ROOT,
-                            " (%.1f s)", (System.nanoTime() - t0) / 1e9), r.values(), expected, ATOL, 0);
-                    assertEquals(r.values().size(), r.table().rowCount());
-                    assertEquals(r.axes().size() + 1, r.table().columnCount());
-                }
+                PatchingResult r = fn.apply(ap);
+                System.out.println(grid[0] + ": " + ap.lastRunStats());
+                NDArray expected = g.load("act_patch/" + grid[0], m);
+                cmp.close("act_patch/" + grid[0] + " " + expected.getShape() + String.format(java.util.Locale.ROOT,
+                        " (%.1f s)", (System.nanoTime() - t0) / 1e9), r.toNDArray(m), expected, ATOL, 0);
+                assertEquals(r.toFloatArray().length, r.table().rowCount());
+                assertEquals(r.axes().size() + 1, r.table().columnCount());
             }
         }
         cmp.check();
@@ -116,18 +112,18 @@ class ActivationPatchingTest {
         int seq = batch.seqLen();
         try (SafetensorsFile extra = ioi.lens.io.Safetensors.open(ioi.lens.TestModels.resource(
                         "ioi-goldens/patching_extra.safetensors"));
-                ActivationPatching ap = patching(ActivationPatching.Options.defaults());
-                PatchingResult block = ap.blockEvery();
-                PatchingResult allPos = ap.headAllPosEvery()) {
+                ActivationPatching ap = patching(ActivationPatching.Options.defaults())) {
+            PatchingResult block = ap.blockEvery();
+            PatchingResult allPos = ap.headAllPosEvery();
             String[] blockGrids = {"resid_pre", "attn_out", "mlp_out"};
             for (int i = 0; i < blockGrids.length; i++) {
-                cmp.close("block_every[" + i + "] = " + blockGrids[i], block.values().get(i),
+                cmp.close("block_every[" + i + "] = " + blockGrids[i], block.toNDArray(m).get(i),
                         g.load("act_patch/" + blockGrids[i], m), ATOL, 0);
             }
             String[] headGrids = {"head_out_all_pos", "head_q_all_pos", "head_k_all_pos", "head_v_all_pos",
                 "head_pattern_all_pos"};
             for (int i = 0; i < headGrids.length; i++) {
-                cmp.close("all_pos_every[" + i + "] = " + headGrids[i], allPos.values().get(i),
+                cmp.close("all_pos_every[" + i + "] = " + headGrids[i], allPos.toNDArray(m).get(i),
                         g.load("act_patch/" + headGrids[i], m), ATOL, 0);
             }
             List<List<Patch>> every = ap.byPosEveryCells(); // [5, layer, pos, head]
@@ -189,9 +185,9 @@ class ActivationPatchingTest {
         };
         try (ActivationPatching one = patching(ActivationPatching.Options.defaults().maxCellsPerForward(1));
                 ActivationPatching seven = patching(ActivationPatching.Options.defaults().maxCellsPerForward(7)
-                        .progress(progress));
-                PatchingResult a = one.headOutAllPos();
-                PatchingResult b = seven.headOutAllPos()) {
+                        .progress(progress))) {
+            PatchingResult a = one.headOutAllPos();
+            PatchingResult b = seven.headOutAllPos();
             float[] x = a.toFloatArray();
             float[] y = b.toFloatArray();
             for (int i = 0; i < x.length; i++) {
@@ -211,9 +207,9 @@ class ActivationPatchingTest {
     @Test
     void skippingUnchangedCellsChangesNoResult() {
         try (ActivationPatching all = patching(ActivationPatching.Options.defaults().skipUnchanged(false));
-                ActivationPatching skip = patching(ActivationPatching.Options.defaults());
-                PatchingResult a = all.residPre();
-                PatchingResult b = skip.residPre()) {
+                ActivationPatching skip = patching(ActivationPatching.Options.defaults())) {
+            PatchingResult a = all.residPre();
+            PatchingResult b = skip.residPre();
             long minFirstName = Long.MAX_VALUE;
             for (int i = 0; i < batch.size(); i++) {
                 minFirstName = Math.min(minFirstName, Math.min(batch.io()[i], batch.s1()[i]));
@@ -240,10 +236,10 @@ class ActivationPatchingTest {
         Compare cmp = new Compare("prefix reuse vs every position");
         ActivationPatching.Options full = ActivationPatching.Options.defaults().reusePrefix(false);
         for (String grid : List.of("resid_pre", "head_q_all_pos", "mlp_out")) { // head_out_by_pos: gridsMatch...
-            try (ActivationPatching a = patching(full); ActivationPatching b = patching(ActivationPatching.Options.defaults());
-                    PatchingResult x = run(a, grid);
-                    PatchingResult y = run(b, grid)) {
-                double worst = cmp.close(grid, y.values(), x.values(), 2e-6, 0);
+            try (ActivationPatching a = patching(full); ActivationPatching b = patching(ActivationPatching.Options.defaults())) {
+                PatchingResult x = run(a, grid);
+                PatchingResult y = run(b, grid);
+                double worst = cmp.close(grid, y.toNDArray(m), x.toNDArray(m), 2e-6, 0);
                 System.out.println(grid + ": every position " + a.lastRunStats() + "\n  prefix reused " + b.lastRunStats()
                         + ", worst |diff| " + worst);
                 assertTrue(b.lastRunStats().tokenLayers() < a.lastRunStats().tokenLayers(), grid);
@@ -341,9 +337,10 @@ class ActivationPatchingTest {
     void repeatedGridsDoNotGrow() throws IOException {
         ActivationPatching.Options small = ActivationPatching.Options.defaults().maxCellsPerForward(5);
         for (int i = 0; i < 3; i++) { // warm-up; byHead also fills the clean cache's hook_result once
-            try (ActivationPatching ap = patching(small); PatchingResult r = ap.residPre();
-                    LogitAttribution.Attribution a = LogitAttribution.byHead(model, clean, batch);
-                    Metrics.Performance p = Metrics.performance(model, batch)) {
+            try (ActivationPatching ap = patching(small)) {
+                LogitAttribution.Attribution a = LogitAttribution.byHead(model, clean, batch);
+                Metrics.Performance p = Metrics.performance(model, batch);
+                PatchingResult r = ap.residPre();
                 r.toFloatArray();
             }
         }
@@ -353,14 +350,15 @@ class ActivationPatchingTest {
         int resultArrays = model.resultManager().getManagedArrays().size();
         long rss = rssKiB();
         for (int i = 0; i < 15; i++) {
-            try (ActivationPatching ap = patching(small); PatchingResult r = ap.residPre(); PatchingResult h = ap.headVAllPos()) {
+            try (ActivationPatching ap = patching(small)) {
+                PatchingResult r = ap.residPre();
+                PatchingResult h = ap.headVAllPos();
                 r.toFloatArray();
                 h.toFloatArray();
             }
-            try (LogitAttribution.Attribution a = LogitAttribution.byHead(model, clean, batch);
-                    Metrics.Performance p = Metrics.performance(model, batch)) {
-                a.mean();
-            }
+            LogitAttribution.Attribution a = LogitAttribution.byHead(model, clean, batch);
+            Metrics.Performance p = Metrics.performance(model, batch);
+            a.mean();
         }
         System.gc();
         long grown = rssKiB() - rss;

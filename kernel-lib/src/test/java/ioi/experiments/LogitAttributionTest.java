@@ -52,45 +52,41 @@ class LogitAttributionTest {
     @Test
     void attributionsMatchTransformerLens() {
         Compare cmp = new Compare("Direct logit attribution and logit lens vs TransformerLens");
-        try (LogitAttribution.Attribution layers = LogitAttribution.byComponent(model, cache, batch);
-                LogitAttribution.Attribution heads = LogitAttribution.byHead(model, cache, batch);
-                LogitAttribution.Attribution lens = LogitAttribution.logitLens(model, cache, batch,
-                        LogitAttribution.LensNorm.RECOMPUTED);
-                LogitAttribution.Attribution lensCached = LogitAttribution.logitLens(model, cache, batch,
-                        LogitAttribution.LensNorm.CACHED_SCALE)) {
-            assertEquals(IoiGoldens.labels(g, "dla/layer_labels"), layers.labels());
-            assertEquals(IoiGoldens.labels(g, "dla/head_labels"), heads.labels());
-            assertEquals(IoiGoldens.labels(g, "logit_lens_labels"), lens.labels());
-            cmp.close("dla/layer_per_prompt", layers.perPrompt(), g.load("dla/layer_per_prompt", m), ATOL, RTOL);
-            cmp.close("dla/layer", layers.mean(), g.load("dla/layer", m), ATOL, RTOL);
-            cmp.close("dla/head_per_prompt", heads.perPrompt(), g.load("dla/head_per_prompt", m), ATOL, RTOL);
-            cmp.close("dla/head", heads.mean(), g.load("dla/head", m), ATOL, RTOL);
-            cmp.close("logit_lens_per_prompt", lens.perPrompt(), g.load("logit_lens_per_prompt", m), ATOL, RTOL);
-            cmp.close("logit_lens", lens.mean(), g.load("logit_lens", m), ATOL, RTOL);
-            cmp.close("logit_lens_cached_scale_per_prompt", lensCached.perPrompt(),
-                    g.load("logit_lens_cached_scale_per_prompt", m), ATOL, RTOL);
-            cmp.close("logit_lens_cached_scale", lensCached.mean(), g.load("logit_lens_cached_scale", m), ATOL, RTOL);
+        LogitAttribution.Attribution layers = LogitAttribution.byComponent(model, cache, batch);
+        LogitAttribution.Attribution heads = LogitAttribution.byHead(model, cache, batch);
+        LogitAttribution.Attribution lens = LogitAttribution.logitLens(model, cache, batch, LogitAttribution.LensNorm.RECOMPUTED);
+        LogitAttribution.Attribution lensCached = LogitAttribution.logitLens(model, cache, batch, LogitAttribution.LensNorm.CACHED_SCALE);
+        assertEquals(IoiGoldens.labels(g, "dla/layer_labels"), layers.labels());
+        assertEquals(IoiGoldens.labels(g, "dla/head_labels"), heads.labels());
+        assertEquals(IoiGoldens.labels(g, "logit_lens_labels"), lens.labels());
+        cmp.close("dla/layer_per_prompt", layers.perPrompt().toNDArray(m), g.load("dla/layer_per_prompt", m), ATOL, RTOL);
+        cmp.close("dla/layer", layers.mean().toNDArray(m), g.load("dla/layer", m), ATOL, RTOL);
+        cmp.close("dla/head_per_prompt", heads.perPrompt().toNDArray(m), g.load("dla/head_per_prompt", m), ATOL, RTOL);
+        cmp.close("dla/head", heads.mean().toNDArray(m), g.load("dla/head", m), ATOL, RTOL);
+        cmp.close("logit_lens_per_prompt", lens.perPrompt().toNDArray(m), g.load("logit_lens_per_prompt", m), ATOL, RTOL);
+        cmp.close("logit_lens", lens.mean().toNDArray(m), g.load("logit_lens", m), ATOL, RTOL);
+        cmp.close("logit_lens_cached_scale_per_prompt", lensCached.perPrompt().toNDArray(m),
+                g.load("logit_lens_cached_scale_per_prompt", m), ATOL, RTOL);
+        cmp.close("logit_lens_cached_scale", lensCached.mean().toNDArray(m), g.load("logit_lens_cached_scale", m), ATOL, RTOL);
 
-            assertEquals(new Shape(12, 12), heads.mean().getShape());
-            assertEquals(144, heads.table().rowCount());
-            assertEquals(heads.mean().getFloat(9, 9), heads.get("L9H9"), 0);
-            assertEquals(heads.mean().getFloat(9, 9),
-                    heads.table().where(heads.table().intColumn("layer").isEqualTo(9)
-                            .and(heads.table().intColumn("head").isEqualTo(9))).doubleColumn("logit_diff").get(0), 1e-6);
-            assertEquals(layers.labels().size(), layers.table().rowCount());
+        assertEquals(new Shape(12, 12), heads.mean().shape());
+        assertEquals(144, heads.table().rowCount());
+        assertEquals(heads.mean().get(9, 9), heads.get("L9H9"), 0);
+        assertEquals(heads.mean().get(9, 9),
+                heads.table().where(heads.table().intColumn("layer").isEqualTo(9)
+                        .and(heads.table().intColumn("head").isEqualTo(9))).doubleColumn("logit_diff").get(0), 1e-6);
+        assertEquals(layers.labels().size(), layers.table().rowCount());
 
-            // The components add up to the logit difference minus b_U[IO] - b_U[S] (exact in real arithmetic).
-            try (Metrics.Performance p = Metrics.performance(model, batch)) {
-                NDArray bU = model.b_U();
-                float[] sum = layers.perPrompt().sum(new int[] {0}).toFloatArray();
-                float[] lensFinal = lens.perPrompt().get(lens.labels().size() - 1).toFloatArray();
-                float[] ld = p.logitDiff().toFloatArray();
-                for (int b = 0; b < batch.size(); b++) {
-                    double bias = bU.getFloat(batch.ioTokenIds()[b]) - bU.getFloat(batch.sTokenIds()[b]);
-                    assertEquals(ld[b], sum[b] + bias, 1e-4, "DLA sums to the logit diff, prompt " + b);
-                    assertEquals(ld[b], lensFinal[b] + bias, 1e-4, "the lens's final_post is the logit diff, prompt " + b);
-                }
-            }
+        // The components add up to the logit difference minus b_U[IO] - b_U[S] (exact in real arithmetic).
+        Metrics.Performance p = Metrics.performance(model, batch);
+        NDArray bU = model.b_U();
+        float[] sum = layers.perPrompt().toNDArray(m).sum(new int[] {0}).toFloatArray();
+        float[] lensFinal = lens.perPrompt().slice(lens.labels().size() - 1).toFloatArray();
+        float[] ld = p.logitDiff().toFloatArray();
+        for (int b = 0; b < batch.size(); b++) {
+            double bias = bU.getFloat(batch.ioTokenIds()[b]) - bU.getFloat(batch.sTokenIds()[b]);
+            assertEquals(ld[b], sum[b] + bias, 1e-4, "DLA sums to the logit diff, prompt " + b);
+            assertEquals(ld[b], lensFinal[b] + bias, 1e-4, "the lens's final_post is the logit diff, prompt " + b);
         }
         cmp.check();
     }

@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import com.google.gson.Gson;
@@ -178,9 +177,8 @@ class SignalAndAdversarialTest {
         IOIDataset ds = IOIDataset.builder(model.tokenizer()).promptType("mixed").n(8).seed(1).prependBos(false).build();
         IoiBatch batch = ioi.notebook.Paper.batch(ds, ds.genFlippedPrompts("ABB->XYZ, BAB->XYZ"));
         double cleanLd;
-        try (Metrics.Performance perf = Metrics.performance(model, batch)) {
-            cleanLd = perf.meanLogitDiff();
-        }
+        Metrics.Performance perf = Metrics.performance(model, batch);
+        cleanLd = perf.meanLogitDiff();
         for (SignalPatching.Options o : List.of(SignalPatching.Options.arena().perHead(false),
                 SignalPatching.Options.paper().heads(List.of(new Head(9, 9))))) {
             SignalPatching.Result r = SignalPatching.run(model, ds, o);

@@ -5,10 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.djl.ndarray.NDManager;
 import ioi.data.IOIDataset;
-import ioi.experiments.Metrics;
+import ioi.experiments.Grid;
 import ioi.experiments.IoiBatch;
+import ioi.experiments.Metrics;
 import ioi.lens.GPT2Config;
 import ioi.lens.GPT2Tokenizer;
 import java.util.Arrays;
@@ -113,48 +113,45 @@ class PaperTest {
         assertEquals(List.of("2.5000", "-0.5000", "96.0%", "45.1%"), t.stringColumn("this run").asList());
     }
 
-    /** Two prompts with logit differences 1.5 and -2 (IOI), 0.25 and 0 (ABC); the performance owns its manager. */
+    /** Two prompts with logit differences 1.5 and -2 (IOI), 0.25 and 0 (ABC). */
     private static Metrics.Performance twoPrompts() {
         long[][] t = {{1, 2, 3}, {4, 5, 6}};
         long[] two = {1, 1};
         IoiBatch b = new IoiBatch(t, t, two, two, two, two, two, two, List.of("first prompt", "second prompt"));
-        NDManager m = NDManager.newBaseManager();
-        return new Metrics.Performance(b, m.create(new float[] {1.5f, -2f}), m.create(new float[] {0.25f, 0f}),
-                m.create(new float[] {0.5f, 0.1f}), m.create(new float[] {0.2f, 0.3f}), m);
+        return Metrics.Performance.of(b, Grid.of(new float[] {1.5f, -2f}, 2), Grid.of(new float[] {0.25f, 0f}, 2),
+                Grid.of(new float[] {0.5f, 0.1f}, 2), Grid.of(new float[] {0.2f, 0.3f}, 2));
     }
 
     @Test
     void logitDiffBarsShowIoiAndAbcPerPrompt() {
-        try (var perf = twoPrompts()) {
-            List<Map<String, Object>> data = Paper.logitDiffBars(perf).figure().data();
-            assertEquals(2, data.size());
-            assertEquals("IOI", data.get(0).get("name"));
-            assertEquals("ABC", data.get(1).get("name"));
-            assertEquals(List.of(1.5, -2.0), data.get(0).get("y"));
-            assertEquals(List.of(0.25, 0.0), data.get(1).get("y"));
-            assertTrue(data.get(0).toString().contains("second prompt"), data.get(0).toString());
-        }
+        var perf = twoPrompts();
+        List<Map<String, Object>> data = Paper.logitDiffBars(perf).figure().data();
+        assertEquals(2, data.size());
+        assertEquals("IOI", data.get(0).get("name"));
+        assertEquals("ABC", data.get(1).get("name"));
+        assertEquals(List.of(1.5, -2.0), data.get(0).get("y"));
+        assertEquals(List.of(0.25, 0.0), data.get(1).get("y"));
+        assertTrue(data.get(0).toString().contains("second prompt"), data.get(0).toString());
     }
 
     @Test
     void arenasTableHasOneRowPerPromptAndTheReferenceItsFirstRows() {
         IOIDataset ds = IOIDataset.builder(tok).promptType("mixed").n(2).seed(1).build();
         IOIDataset abc = ds.genFlippedPrompts(Paper.ABC_FLIP);
-        try (var perf = twoPrompts()) {
-            Table table = Paper.ioiVsAbc(perf, ds, abc);
-            assertEquals(List.of("IOI prompt", "IOI logit diff", "ABC prompt", "ABC logit diff"), table.columnNames());
-            assertEquals(ds.sentences(), table.stringColumn("IOI prompt").asList());
-            assertEquals(abc.sentences(), table.stringColumn("ABC prompt").asList());
-            assertEquals(-2.0, table.doubleColumn("IOI logit diff").get(1), 1e-6);
-            assertEquals(0.25, table.doubleColumn("ABC logit diff").get(0), 1e-6);
-            Table ref = Paper.referenceVsRun(perf);
-            assertEquals(4 + 2, ref.rowCount(), "the means, then prompts 0 and 1 (the run has two)");
-            assertEquals("logit diff of prompt 1 (IOI / ABC)", ref.stringColumn("quantity").get(5));
-            assertEquals("6.5408 / 6.1583", ref.stringColumn("ARENA").get(5));
-            assertEquals("-2.0000 / 0.0000", ref.stringColumn("this run").get(5));
-            var e = assertThrows(IllegalArgumentException.class, () -> Paper.ioiVsAbc(perf, arena(false), arena(false)));
-            assertTrue(e.getMessage().contains("2 rows for 25 IOI"), e.getMessage());
-        }
+        var perf = twoPrompts();
+        Table table = Paper.ioiVsAbc(perf, ds, abc);
+        assertEquals(List.of("IOI prompt", "IOI logit diff", "ABC prompt", "ABC logit diff"), table.columnNames());
+        assertEquals(ds.sentences(), table.stringColumn("IOI prompt").asList());
+        assertEquals(abc.sentences(), table.stringColumn("ABC prompt").asList());
+        assertEquals(-2.0, table.doubleColumn("IOI logit diff").get(1), 1e-6);
+        assertEquals(0.25, table.doubleColumn("ABC logit diff").get(0), 1e-6);
+        Table ref = Paper.referenceVsRun(perf);
+        assertEquals(4 + 2, ref.rowCount(), "the means, then prompts 0 and 1 (the run has two)");
+        assertEquals("logit diff of prompt 1 (IOI / ABC)", ref.stringColumn("quantity").get(5));
+        assertEquals("6.5408 / 6.1583", ref.stringColumn("ARENA").get(5));
+        assertEquals("-2.0000 / 0.0000", ref.stringColumn("this run").get(5));
+        var e = assertThrows(IllegalArgumentException.class, () -> Paper.ioiVsAbc(perf, arena(false), arena(false)));
+        assertTrue(e.getMessage().contains("2 rows for 25 IOI"), e.getMessage());
     }
 
     @Test
