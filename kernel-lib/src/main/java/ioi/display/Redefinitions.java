@@ -57,7 +57,10 @@ public final class Redefinitions {
         this.classFullName.setAccessible(true);
     }
 
-    /** Turns the closing of replaced values on (the default) or off for this kernel. */
+    /**
+     * Turns the closing of replaced values on (the default) or off for this kernel. Values replaced
+     * while it is off are never closed by it, also not after it is switched on again.
+     */
     public static void enabled(boolean on) {
         enabled = on;
     }
@@ -83,10 +86,11 @@ public final class Redefinitions {
 
     /** Closes the library resources no variable holds any more; remembers the ones held now. */
     synchronized void reconcile() {
-        if (!enabled) {
+        Map<String, Object> now = values();
+        if (!enabled) { // switched off: follow the variables, close nothing (not later either)
+            held = tracked(now);
             return;
         }
-        Map<String, Object> now = values();
         Set<Object> live = Collections.newSetFromMap(new IdentityHashMap<>());
         live.addAll(now.values());
         Set<Object> closed = Collections.newSetFromMap(new IdentityHashMap<>());
@@ -96,13 +100,17 @@ public final class Redefinitions {
                 close(e.getKey(), old);
             }
         }
-        Map<String, Object> next = new LinkedHashMap<>();
-        now.forEach((name, value) -> {
+        held = tracked(now);
+    }
+
+    private static Map<String, Object> tracked(Map<String, Object> values) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        values.forEach((name, value) -> {
             if (isLibraryResource(value)) {
-                next.put(name, value);
+                out.put(name, value);
             }
         });
-        held = next;
+        return out;
     }
 
     /**

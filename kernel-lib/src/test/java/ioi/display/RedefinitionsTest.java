@@ -233,5 +233,10 @@ public class RedefinitionsTest {   // public: the snippets name its Res
         eval("var cache = new ioi.display.RedefinitionsTest.Res(1);");
         eval("var cache = new ioi.display.RedefinitionsTest.Res(2);");
         assertEquals(0, closes(1), log.toString());
+        Redefinitions.enabled(true);
+        eval("int later = 1;");
+        assertEquals(0, closes(1), "a value replaced while it was off stays open: " + log);
+        eval("var cache = new ioi.display.RedefinitionsTest.Res(3);");
+        assertEquals(1, closes(2), "switched on again, it frees what is replaced from then on: " + log);
     }
 }
