@@ -129,6 +129,12 @@ public final class CopyingScores {
      */
     public record Result(Grid scores, long[] ranks, List<String> targets, long[] targetTokens, int k, Table table) {
 
+        /** The ranks (a copy), row-major over [2, n_layers, n_heads, targets]. */
+        @Override
+        public long[] ranks() {
+            return ranks.clone();
+        }
+
         /** The score of one head, a fraction in [0, 1]. */
         public double score(Sign sign, int layer, int head) {
             int[] s = shape();
