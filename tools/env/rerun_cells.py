@@ -2,7 +2,7 @@
 """Re-runs a middle cell of a notebook many times, as a learner exploring does, and checks that the
 kernel's native memory stays flat and that the rest of the notebook still runs.
 
-    python rerun_cells.py NOTEBOOK CELL [--repeats 20] [--margin-mib 128] [--kernel ioi-java]
+    python rerun_cells.py NOTEBOOK CELL [--repeats 20] [--margin-mib 192] [--kernel ioi-java]
 
 In one IOI (Java) kernel: the notebook's code cells up to CELL (the index in nb.cells), then CELL
 again REPEATS times, then the remaining cells. A probe cell (not part of the notebook) reads, after a
@@ -42,7 +42,8 @@ def main(argv):
     p.add_argument("notebook", type=Path)
     p.add_argument("cell", type=int, help="index in the notebook's cells of the code cell to re-run")
     p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--margin-mib", type=float, default=128)
+    p.add_argument("--margin-mib", type=float, default=192,
+                   help="RSS growth allowed over the re-runs (default 192: measured +29..54 MiB without a leak; one leaked cache of notebook 02 is ~140 MiB)")
     p.add_argument("--kernel", default="ioi-java")
     p.add_argument("--timeout", type=float, default=1800)
     args = p.parse_args(argv)
