@@ -153,7 +153,7 @@ final class ReplicateCommand implements Callable<Integer> {
         // position from the ABC run into the IOI run: Σ (z_ABC − z_IOI) · ∂LD/∂z at the IOI run.
         try (AttributionPatching ap = AttributionPatching.ioiNoising(m, batch, Metrics.logitDiffMetric(batch))) {
             PatchingResult r = ap.headOutAllPos();
-            float[][] delta = grid(r);
+            float[][] delta = r.rows();
             for (float[] row : delta) {
                 for (int h = 0; h < row.length; h++) {
                     row[h] -= (float) ap.baseline();
@@ -228,8 +228,8 @@ final class ReplicateCommand implements Callable<Integer> {
                 PathPatching.Options.arena().progress(ProgressBar.text("path patching → logits (ARENA)")));
              PathPatching paper = PathPatching.paper(m, batch, "end")) {
             fig3b = arena.toFinalResid();
-            pp.put("arena_to_logits", grid(fig3b));
-            pp.put("paper_to_logits_end", grid(paper.toFinalResid()));
+            pp.put("arena_to_logits", fig3b.rows());
+            pp.put("paper_to_logits_end", paper.toFinalResid().rows());
         }
         Map<String, Object> wd = new LinkedHashMap<>();
         WritingDirection.Result wd99 = null;
@@ -245,16 +245,12 @@ final class ReplicateCommand implements Callable<Integer> {
         ReferenceTable ref = new ReferenceTable("02 · name movers (§3.1)");
         CopyingScores.Result c = CopyingScores.compute(m, CopyingScores.Options.defaults().progress(ProgressBar.text("copying scores (ARENA)")));
         CopyingScores.Result cp = CopyingScores.onDataset(m, batch);
-        float[] s = c.scores().toFloatArray();
-        int l = m.cfg().nLayers();
-        int h = m.cfg().nHeads();
         Map<String, Object> cs = new LinkedHashMap<>();
-        cs.put("positive", layerMajor(s, 0, l, h));
-        cs.put("negative", layerMajor(s, l * h, l, h));
+        cs.put("positive", c.scores().slice(0).rows());
+        cs.put("negative", c.scores().slice(1).rows());
         cs.put("average_positive", c.averageArena(CopyingScores.Sign.POSITIVE));
         cs.put("average_negative", c.averageArena(CopyingScores.Sign.NEGATIVE));
-        float[] sp = cp.scores().toFloatArray();
-        cs.put("paper", Map.of("positive", layerMajor(sp, 0, l, h), "negative", layerMajor(sp, l * h, l, h)));
+        cs.put("paper", Map.of("positive", cp.scores().slice(0).rows(), "negative", cp.scores().slice(1).rows()));
         json.put("copying_scores", cs);
         ref.row("path patching → logits, 9.9 / 9.6 / 10.0 (ioi_metric_2)", "large drop", "large drop",
                 String.format(java.util.Locale.ROOT, "%.3f / %.3f / %.3f", fig3b.get(9, 9), fig3b.get(9, 6), fig3b.get(10, 0)))
@@ -286,10 +282,10 @@ final class ReplicateCommand implements Callable<Integer> {
             PatchingResult qp = paper.toHeads("q", NAME_MOVERS);
             PatchingResult v = arena.toHeads("v", S_INHIBITION);
             PatchingResult k = arena.toHeads("k", S_INHIBITION);
-            pp.put("arena_to_name_mover_queries", grid(q));
-            pp.put("paper_to_name_mover_queries_end", grid(qp));
-            pp.put("arena_to_s_inhibition_values", grid(v));
-            pp.put("arena_to_s_inhibition_keys", grid(k));
+            pp.put("arena_to_name_mover_queries", q.rows());
+            pp.put("paper_to_name_mover_queries_end", qp.rows());
+            pp.put("arena_to_s_inhibition_values", v.rows());
+            pp.put("arena_to_s_inhibition_keys", k.rows());
         }
         SignalPatching.Result sa = SignalPatching.run(m, ioi,
                 SignalPatching.Options.arena().progress(ProgressBar.text("signal datasets (ARENA)")));
@@ -313,14 +309,14 @@ final class ReplicateCommand implements Callable<Integer> {
              PathPatching s1p1 = PathPatching.paper(m, batch, "S1+1")) {
             PatchingResult v = s2.toHeads("v", S_INHIBITION);
             PatchingResult k = s1p1.toHeads("k", INDUCTION);
-            pp.put("paper_to_s_inhibition_values_s2", grid(v));
-            pp.put("paper_to_induction_keys_s1p1", grid(k));
+            pp.put("paper_to_s_inhibition_values_s2", v.rows());
+            pp.put("paper_to_induction_keys_s1p1", k.rows());
         }
         int seqLen = Math.min(ValidationScores.DEFAULT_SEQ_LEN, m.cfg().nCtx() / 2);
         ValidationScores.Result r = rep != null ? ValidationScores.compute(m, rep) : ValidationScores.compute(m, seqLen, ValidationScores.DEFAULT_BATCH, seedRep);
         Map<String, Object> hv = new LinkedHashMap<>();
         for (String s : ValidationScores.SCORES) {
-            hv.put(s, layerMajor(r.get(s).toFloatArray(), 0, m.cfg().nLayers(), m.cfg().nHeads()));
+            hv.put(s, r.grid(s));
         }
         hv.put("tokens", rep != null ? repTokens.toString() : "generated, seed " + seedRep + ", seq_len " + seqLen);
         json.put("head_validation", hv);
@@ -341,7 +337,7 @@ final class ReplicateCommand implements Callable<Integer> {
                 .baseHooks(ablation.hookList(nameMoversOut))
                 .progress(ProgressBar.text("path patching → logits, name movers knocked out")))) {
             PatchingResult r = after.toFinalResid();
-            pp.put("paper_to_logits_end_name_movers_knocked_out", grid(r));
+            pp.put("paper_to_logits_end_name_movers_knocked_out", r.rows());
         }
         json.put("backup_name_movers", Map.of("logit_diff", ld, "logit_diff_name_movers_knocked_out", knocked,
                 "top_head", top.head().toString(), "top_head_original", top.originalLogitDiff(), "top_head_dla", top.dla(),
@@ -394,18 +390,6 @@ final class ReplicateCommand implements Callable<Integer> {
     }
 
     // ---------------------------------------------------------------- helpers
-
-    private static float[][] grid(PatchingResult r) {
-        return r.rows();
-    }
-
-    private static float[][] layerMajor(float[] flat, int offset, int layers, int heads) {
-        float[][] out = new float[layers][heads];
-        for (int l = 0; l < layers; l++) {
-            System.arraycopy(flat, offset + l * heads, out[l], 0, heads);
-        }
-        return out;
-    }
 
     private static Table retitle(Table t, String title) {
         return t.copy().setName(title);

@@ -42,12 +42,25 @@ public final class Charts {
     }
 
     public static Imshow imshow(double[][] z) {
+        return imshow(toFloat(z));
+    }
+
+    /** {@link #imshow(float[][][])} of doubles. */
+    public static Imshow imshow(double[][][] z) {
+        float[][][] f = new float[z.length][][];
+        for (int i = 0; i < z.length; i++) {
+            f[i] = toFloat(z[i]);
+        }
+        return imshow(f);
+    }
+
+    private static float[][] toFloat(double[][] z) {
         float[][] f = new float[z.length][];
         for (int i = 0; i < z.length; i++) {
             f[i] = new float[z[i].length];
             for (int j = 0; j < z[i].length; j++) f[i][j] = (float) z[i][j];
         }
-        return imshow(f);
+        return f;
     }
 
     /** A 2-D array {@code [row, col]} as one heatmap, or a 3-D array {@code [facet, row, col]} as panels. */

@@ -91,7 +91,7 @@ public final class Plots {
 
     /** Fig 9 as a heatmap (ARENA's plot): token signal down, position signal across. */
     public static Imshow heatmap(SignalPatching.Result result) {
-        return Charts.imshow(toFloat(result.logitDiff())).x(SignalPatching.Result.positionLabels())
+        return Charts.imshow(result.logitDiff()).x(SignalPatching.Result.positionLabels())
                 .y(SignalPatching.Result.tokenLabels())
                 .labels("position signal", "token signal").colorLabel("logit diff")
                 .title("Logit difference after patching " + result.heads() + " (" + result.variant().label + ")");
@@ -99,15 +99,9 @@ public final class Plots {
 
     /** One heatmap per head patched alone (ARENA's per-head decomposition). */
     public static Imshow perHeadHeatmaps(SignalPatching.Result result) {
-        double[][][] perHead = result.requirePerHead();
         List<Head> heads = result.heads();
-        float[][][] z = new float[heads.size()][][];
-        List<String> labels = new ArrayList<>();
-        for (int k = 0; k < heads.size(); k++) {
-            z[k] = toFloat(perHead[k]);
-            labels.add("head " + heads.get(k));
-        }
-        return Charts.imshow(z).x(SignalPatching.Result.positionLabels()).y(SignalPatching.Result.tokenLabels())
+        List<String> labels = heads.stream().map(h -> "head " + h).toList();
+        return Charts.imshow(result.requirePerHead()).x(SignalPatching.Result.positionLabels()).y(SignalPatching.Result.tokenLabels())
                 .facetLabels(labels).facetColWrap(Math.min(4, heads.size())).labels("position signal", "token signal")
                 .colorLabel("logit diff").title("Each head patched alone (" + result.variant().label + ")");
     }
@@ -141,16 +135,5 @@ public final class Plots {
     /** {@link #scatter(WritingDirection.Result, WritingDirection.SAttention)} with the paper's S1 + S2. */
     public static ScatterChart scatter(WritingDirection.Result result) {
         return scatter(result, WritingDirection.SAttention.S1_PLUS_S2);
-    }
-
-    private static float[][] toFloat(double[][] a) {
-        float[][] out = new float[a.length][];
-        for (int i = 0; i < a.length; i++) {
-            out[i] = new float[a[i].length];
-            for (int j = 0; j < a[i].length; j++) {
-                out[i][j] = (float) a[i][j];
-            }
-        }
-        return out;
     }
 }
