@@ -148,6 +148,7 @@ public final class MeanAblation implements AutoCloseable {
     private final NDArray[] means; // per layer [batch, pos, head_index, d_head]
     private final int nBatch;
     private final int pos;
+    private final BatchedRun engine;
 
     private MeanAblation(HookedTransformer model, IoiBatch batch, long[][] meansTokens, int[] templateIdx,
             Options options) {
@@ -169,6 +170,7 @@ public final class MeanAblation implements AutoCloseable {
         }
         this.manager = model.resultManager().newSubManager();
         this.means = new NDArray[cfg.nLayers()];
+        this.engine = new BatchedRun(model, nBatch, batch.end());
         try {
             computeMeans(meansTokens);
         } catch (RuntimeException e) {
@@ -541,54 +543,28 @@ public final class MeanAblation implements AutoCloseable {
         int copies = group.size();
         int nHeads = cfg.nHeads();
         try (NDManager gm = run.newSubManager()) {
-            List<Hook> hooks = new ArrayList<>();
+            List<BatchedRun.Edit> edits = new ArrayList<>();
             for (int l = 0; l < cfg.nLayers(); l++) {
                 int layer = l;
                 if (group.stream().allMatch(m -> m.allKept(layer))) {
                     continue;
                 }
-                boolean[] k = new boolean[copies * nBatch * cut * nHeads];
+                boolean[] ablated = new boolean[copies * nBatch * cut * nHeads];
                 for (int c = 0; c < copies; c++) {
                     boolean[] src = group.get(c).keep()[l];
                     for (int b = 0; b < nBatch; b++) {
-                        System.arraycopy(src, b * pos * nHeads, k, (c * nBatch + b) * cut * nHeads, cut * nHeads);
+                        for (int i = 0; i < cut * nHeads; i++) {
+                            ablated[(c * nBatch + b) * cut * nHeads + i] = !src[b * pos * nHeads + i];
+                        }
                     }
                 }
-                NDArray mask = gm.create(k, new Shape(copies, nBatch, cut, nHeads, 1)); // [copies, batch, cut, head_index, 1]
-                NDArray m = meansCut[l]; // [batch, cut, head_index, d_head]
-                hooks.add(Hook.of(HookNames.getActName("z", l), (z, hook) -> {
-                    Shape s = z.getShape(); // [copies*batch, cut, head_index, d_head]
-                    Shape byCopy = new Shape(copies, nBatch, s.get(1), s.get(2), s.get(3)); // [copies, batch, cut, head_index, d_head]
-                    NDArray out = NDArrays.where(mask.broadcast(byCopy), z.reshape(byCopy), m.broadcast(byCopy));
-                    return out.reshape(s);
-                }));
+                NDArray mask = gm.create(ablated, new Shape(copies, nBatch, cut, nHeads, 1)); // [copies, batch, cut, head_index, 1]
+                edits.add(new BatchedRun.Edit(HookNames.getActName("z", l), mask, meansCut[l].expandDims(0))); // [1, batch, cut, head_index, d_head]
             }
-            NDArray x;
-            try (NDScope scope = new NDScope()) {
-                x = embed.tile(new long[] {copies, 1, 1}); // [copies*batch, cut, d_model]
-                NDScope.unregister(x);
-            }
-            x.attach(gm);
-            try (HookScope scope = model.hooks(hooks)) {
-                for (int l = 0; l < cfg.nLayers(); l++) {
-                    // one call per block: at most one layer's intermediates are alive
-                    NDArray next = model.forward(x, RunOptions.defaults().startAtLayer(l).stopAtLayer(l + 1)).logits();
-                    x.close();
-                    x = next; // [copies*batch, cut, d_model]
-                }
-            }
-            try (NDScope scope = new NDScope()) {
+            return engine.run(copies, BatchedRun.Start.residPre(0, embed), null, List.of(), edits, resid -> { // [copies, batch, d_model]
                 long d = cfg.dModel();
-                long[] rows = new long[copies * nBatch];
-                long[] end = batch.end();
-                for (int c = 0; c < copies; c++) {
-                    for (int b = 0; b < nBatch; b++) {
-                        rows[c * nBatch + b] = ((long) c * nBatch + b) * cut + end[b];
-                    }
-                }
-                NDArray at = x.reshape((long) copies * nBatch * cut, d)
-                        .get(new NDIndex("{}", x.getManager().create(rows))); // [copies*batch, d_model]
-                NDArray normalized = model.applyLayerNorm("ln_final", at).reshape(copies, nBatch, d); // [copies, batch, d_model]
+                NDArray normalized = model.applyLayerNorm("ln_final", resid.reshape(copies * nBatch, d))
+                        .reshape(copies, nBatch, d); // [copies, batch, d_model]
                 NDArray ld = normalized.mul(direction).sum(new int[] {-1}).add(bias); // [copies, batch]
                 float[] flat = ld.toType(DataType.FLOAT32, false).toFloatArray();
                 double[][] out = new double[copies][nBatch];
@@ -598,7 +574,7 @@ public final class MeanAblation implements AutoCloseable {
                     }
                 }
                 return out;
-            }
+            }, gm);
         }
     }
 

@@ -195,6 +195,7 @@ public final class PathPatching implements AutoCloseable {
     private final NDArray tokens; // clean tokens [batch, cut]
     private final PatchingMetric metric;
     private final Readout readout; // the metric from the final residual stream at END
+    private final BatchedRun engine; // the pass to receiver heads
     private final double cleanLogitDiff;
     private final double abcLogitDiff;
 
@@ -245,6 +246,7 @@ public final class PathPatching implements AutoCloseable {
             metric = options.metric() == Metric.METRIC2 ? Metrics.metric2(batch, cleanLogitDiff, abcLogitDiff)
                     : Metrics.percentChange(batch, cleanLogitDiff);
             readout = new Readout(model, metric, nBatch, manager);
+            engine = new BatchedRun(model, nBatch, end);
         } catch (RuntimeException e) {
             manager.close();
             throw e;
@@ -433,23 +435,17 @@ public final class PathPatching implements AutoCloseable {
         for (Head h : receivers.heads()) {
             layers.add(h.layer());
         }
-        try (NDManager gm = manager.newSubManager()) {
+        try (NDManager gm = manager.newSubManager(); NDScope scope = new NDScope()) {
             List<Hook> hooks = new ArrayList<>(options.baseHooks());
-            try (NDScope scope = new NDScope()) {
-                Map<Integer, NDArray> inputs = new LinkedHashMap<>();
-                for (int l : layers) {
-                    inputs.put(l, null);
-                }
-                carry(cells, last, false, inputs);
-                for (int l : layers) {
-                    NDArray values = project(l, receivers.act(), inputs.get(l)); // [copies*batch, cut, head_index, d_head]
-                    NDArray mask = receiverMask(l, receivers, copies); // BOOLEAN [copies*batch, cut, head_index, d_head]
-                    NDScope.unregister(values, mask);
-                    values.attach(gm);
-                    mask.attach(gm);
-                    hooks.add(Hook.of(HookNames.getActName(receivers.act(), l),
-                            (act, hook) -> NDArrays.where(mask, values, act)));
-                }
+            List<BatchedRun.Edit> edits = new ArrayList<>();
+            Map<Integer, NDArray> inputs = new LinkedHashMap<>();
+            for (int l : layers) {
+                inputs.put(l, null);
+            }
+            carry(cells, last, false, inputs);
+            for (int l : layers) {
+                NDArray values = model.projectHeads(l, receivers.act(), inputs.get(l)); // [copies, batch, cut, head_index, d_head]
+                edits.add(new BatchedRun.Edit(HookNames.getActName(receivers.act(), l), receiverMask(l, receivers), values));
             }
             if (patternHeads != null) {
                 for (int l : patternHeads.keySet().stream().map(Head::layer).distinct().toList()) {
@@ -458,7 +454,7 @@ public final class PathPatching implements AutoCloseable {
                             if (h.layer() == l) {
                                 NDArray rows = patternRows(p.get(new NDIndex(":, {}", h.head()))); // [batch, key_pos]
                                 NDScope.unregister(rows);
-                                rows.attach(gm.getParentManager());
+                                rows.attach(manager);
                                 patternHeads.put(h, rows);
                             }
                         }
@@ -466,83 +462,8 @@ public final class PathPatching implements AutoCloseable {
                     }));
                 }
             }
-            int start = layers.first();
-            int lastLayer = nLayers - 1;
-            // The metric reads only END: the last block needs its keys and values at every position
-            // but its query, attention output and MLP only at END. Its hooks must not run then, so
-            // this holds when nothing is hooked in it (receivers, captured patterns, knock-outs).
-            boolean endOnlyLast = start < lastLayer && hooks.stream().allMatch(h -> h.name() != null
-                    && !h.name().startsWith("blocks." + lastLayer + "."));
-            int stop = endOnlyLast ? lastLayer : nLayers;
-            NDArray x;
-            try (HookScope scope = model.hooks(hooks)) {
-                try (NDScope s = new NDScope()) {
-                    x = residPre[start].tile(new long[] {copies, 1, 1}); // [copies*batch, cut, d_model]
-                    NDScope.unregister(x);
-                }
-                x.attach(gm);
-                for (int l = start; l < stop; l++) {
-                    NDArray next = model.forward(x, RunOptions.defaults().startAtLayer(l).stopAtLayer(l + 1)).logits();
-                    x.close();
-                    x = next; // [copies*batch, cut, d_model]
-                }
-            }
-            try (NDScope s = new NDScope()) {
-                NDArray full = x.reshape(copies, nBatch, cut, cfg.dModel()); // [copies, batch, cut, d_model]
-                NDArray resid = endOnlyLast ? lastBlockAtEnd(full) // [copies, batch, d_model]
-                        : atEnd(full).squeeze(2);
-                return readout.score(resid);
-            }
+            return engine.run(copies, BatchedRun.Start.residPre(layers.first(), residPre[layers.first()]), null, hooks, edits, readout::score, gm);
         }
-    }
-
-    /**
-     * The last block for the residual stream entering it, x [copies, batch, cut, d_model], computed
-     * only where the metric reads: keys and values at every position, the query, attention output
-     * and MLP at each prompt's END (attention is causal: END attends to positions up to END). The
-     * same operations as the model's block (scores scaled by {@code attnScale}, masked above END).
-     *
-     * @return resid_post at END [copies, batch, d_model]
-     */
-    private NDArray lastBlockAtEnd(NDArray x) {
-        int l = nLayers - 1;
-        long copies = x.getShape().get(0);
-        long heads = cfg.nHeads();
-        long dHead = cfg.dHead();
-        long dModel = cfg.dModel();
-        String p = "blocks." + l + ".attn.";
-        NDArray normed = model.ln1(l, x); // [copies, batch, cut, d_model]
-        NDArray k = headsOf(normed, p, "K"); // [copies, batch, cut, head_index, d_head]
-        NDArray v = headsOf(normed, p, "V"); // [copies, batch, cut, head_index, d_head]
-        NDArray xEnd = atEnd(x); // [copies, batch, 1, d_model]
-        NDArray q = headsOf(atEnd(normed), p, "Q"); // [copies, batch, 1, head_index, d_head]
-        NDArray scores = q.transpose(0, 1, 3, 2, 4).matMul(k.transpose(0, 1, 3, 4, 2))
-                .div(cfg.attnScale()); // [copies, batch, head_index, 1, cut]
-        boolean[] allowed = new boolean[(int) (nBatch * cut)];
-        for (int b = 0; b < nBatch; b++) {
-            for (int pos = 0; pos <= end[b]; pos++) {
-                allowed[(int) (b * cut + pos)] = true;
-            }
-        }
-        NDArray mask = manager.create(allowed, new Shape(1, nBatch, 1, 1, cut)).broadcast(scores.getShape());
-        NDArray minusInf = manager.create(Float.NEGATIVE_INFINITY).broadcast(scores.getShape());
-        NDArray pattern = NDArrays.where(mask, scores, minusInf).softmax(-1); // [copies, batch, head_index, 1, cut]
-        NDArray z = pattern.matMul(v.transpose(0, 1, 3, 2, 4)); // [copies, batch, head_index, 1, d_head]
-        NDArray wO = model.weight(p + "W_O").reshape(heads * dHead, dModel); // [head_index*d_head, d_model]
-        NDArray attnOut = z.reshape(copies, nBatch, heads * dHead).matMul(wO)
-                .add(model.weight(p + "b_O")); // [copies, batch, d_model]
-        NDArray mid = xEnd.squeeze(2).add(attnOut); // [copies, batch, d_model]
-        return mid.add(model.mlpOut(l, mid)); // [copies, batch, d_model]
-    }
-
-    /** The {@code W_x} projection of every head (x = Q, K, V): [..., pos, d_model] -> [..., pos, head_index, d_head]. */
-    private NDArray headsOf(NDArray normed, String prefix, String x) {
-        long heads = cfg.nHeads();
-        long dHead = cfg.dHead();
-        NDArray w = model.weight(prefix + "W_" + x).transpose(1, 0, 2).reshape(cfg.dModel(), heads * dHead); // [d_model, head_index*d_head]
-        NDArray b = model.weight(prefix + "b_" + x).reshape(heads * dHead); // [head_index*d_head]
-        Shape s = normed.getShape();
-        return normed.matMul(w).add(b).reshape(s.slice(0, s.dimension() - 1).addAll(new Shape(heads, dHead)));
     }
 
     /** Rows at each prompt's END of a pattern [copies*batch, query_pos, key_pos] (first copy): [batch, key_pos]. */
@@ -554,14 +475,8 @@ public final class PathPatching implements AutoCloseable {
         return NDArrays.stack(rows); // [batch, key_pos]
     }
 
-    /** The receiver layer's LayerNorm and {@code act} projection of all heads: [copies*batch, cut, head_index, d_head]. */
-    private NDArray project(int layer, String act, NDArray resid) { // resid [copies, batch, cut, d_model]
-        NDArray heads = headsOf(model.ln1(layer, resid), "blocks." + layer + ".attn.", act.toUpperCase()); // [copies, batch, cut, head_index, d_head]
-        return heads.reshape(-1, cut, cfg.nHeads(), cfg.dHead()); // [copies*batch, cut, head_index, d_head]
-    }
-
-    /** Where receivers are patched: their heads, at the patched positions. BOOLEAN [copies*batch, cut, head_index, d_head]. */
-    private NDArray receiverMask(int layer, Receivers receivers, int copies) {
+    /** Where receivers are patched: their heads, at the patched positions. BOOLEAN [1, batch, cut, head_index, 1]. */
+    private NDArray receiverMask(int layer, Receivers receivers) {
         int heads = cfg.nHeads();
         boolean[] m = new boolean[(int) (nBatch * cut * heads)];
         long[] positions = options.positions();
@@ -577,8 +492,7 @@ public final class PathPatching implements AutoCloseable {
                 }
             }
         }
-        NDArray mask = manager.create(m, new Shape(nBatch, cut, heads, 1)); // [batch, cut, head_index, 1]
-        return mask.tile(new long[] {copies, 1, 1, cfg.dHead()}); // [copies*batch, cut, head_index, d_head]
+        return manager.create(m, new Shape(1, nBatch, cut, heads, 1)); // [1, batch, cut, head_index, 1]
     }
 
     /** FLOAT32 [batch, cut, 1, 1]: 1 where the senders' output is patched. */

@@ -108,6 +108,51 @@ final class Attention {
         return attend(q, k, v, mask, hasPadding, result);
     }
 
+    /**
+     * Queries, keys or values ({@code act} = q, k, v) of every head from a normalised residual,
+     * by the forward pass's fused weights, without hook points: [..., d_model] -> [..., head_index, d_head].
+     */
+    NDArray project(NDArray normed, String act) {
+        int part = switch (act) {
+            case "q" -> 0;
+            case "k" -> 1;
+            case "v" -> 2;
+            default -> throw new IllegalArgumentException("act must be q, k or v but is '" + act + "'");
+        };
+        long he = (long) nHeads * dHead;
+        String cols = part * he + ":" + (part + 1) * he;
+        NDArray out = InPlace.add(normed.matMul(wQkv.get(":, " + cols)), bQkv.get(cols)); // [..., head_index*d_head]
+        Shape s = normed.getShape();
+        return out.reshape(s.slice(0, s.dimension() - 1).addAll(new Shape(nHeads, dHead))); // [..., head_index, d_head]
+    }
+
+    /**
+     * The attention output at one query per sequence, keys and values at every position, without
+     * hook points: the forward pass's arithmetic for the rows a reader needs (attention is causal).
+     *
+     * @param normed ln1 of the residual at the positions run, [n, pos, d_model]
+     * @param query ln1 of the residual at each sequence's query position, [n, d_model]
+     * @param allowed BOOLEAN [n, 1, 1, key_pos]: the keys each query sees (key_pos = prefix + pos)
+     * @param prefixK keys of positions before {@code normed}'s first, [n, from, head_index, d_head], or null
+     * @param prefixV their values, or null
+     * @return attn_out at the queries, [n, d_model]
+     */
+    NDArray forwardAt(NDArray normed, NDArray query, NDArray allowed, NDArray prefixK, NDArray prefixV) {
+        long n = query.getShape().get(0);
+        NDArray k = project(normed, "k"); // [n, pos, head_index, d_head]
+        NDArray v = project(normed, "v"); // [n, pos, head_index, d_head]
+        if (prefixK != null) {
+            k = prefixK.concat(k, 1); // [n, key_pos, head_index, d_head]
+            v = prefixV.concat(v, 1); // [n, key_pos, head_index, d_head]
+        }
+        NDArray q = project(query, "q").expandDims(2); // [n, head_index, 1, d_head]
+        NDArray raw = InPlace.div(q.matMul(k.transpose(0, 2, 3, 1)), attnScale); // [n, head_index, 1, key_pos]
+        NDArray minusInf = Scalar.of(raw, Float.NEGATIVE_INFINITY); // []
+        NDArray scores = NDArrays.where(allowed.broadcast(raw.getShape()), raw, minusInf.broadcast(raw.getShape()));
+        NDArray z = scores.softmax(-1).matMul(v.transpose(0, 2, 1, 3)); // [n, head_index, 1, d_head]
+        return output(z.reshape(n, nHeads, dHead)); // [n, d_model]
+    }
+
     /** {@code einsum("batch pos head_index d_model, head_index d_model d_head -> batch pos head_index d_head")}. */
     private static NDArray perHead(NDArray in, NDArray w) {
         Shape s = in.getShape();
@@ -145,6 +190,13 @@ final class Attention {
             NDArray res = hookResult.run(perHead); // [batch, pos, head_index, d_model]
             return InPlace.add(res.sum(new int[] {2}), bO); // [batch, pos, d_model]
         }
-        return InPlace.add(z.reshape(batch, pos, (long) nHeads * dHead).matMul(wOFlat), bO); // [batch, pos, d_model]
+        return output(z); // [batch, pos, d_model]
+    }
+
+    /** The attention output from the heads' outputs: {@code z W_O + b_O}, [..., head_index, d_head] -> [..., d_model]. */
+    NDArray output(NDArray z) {
+        Shape s = z.getShape();
+        Shape flat = s.slice(0, s.dimension() - 2).add((long) nHeads * dHead); // [..., head_index*d_head]
+        return InPlace.add(z.reshape(flat).matMul(wOFlat), bO); // [..., d_model]
     }
 }

@@ -789,6 +789,94 @@ public final class HookedTransformer implements AutoCloseable {
         return b.mlp.forward(b.ln2.forward(residMid)); // [..., d_model]
     }
 
+    /**
+     * The queries, keys or values ({@code act} = q, k, v) of every head of layer {@code layer}
+     * for residual-stream vectors x [..., d_model] (resid_pre): ln1 and the projection with the
+     * forward pass's arithmetic and weights, no hook points. [..., head_index, d_head].
+     */
+    public NDArray projectHeads(int layer, String act, NDArray residPre) {
+        TransformerBlock b = block(layer);
+        if (residPre.getShape().dimension() < 1 || residPre.getShape().getLastDimension() != cfg.dModel()) {
+            throw new IllegalArgumentException("projectHeads: x must be [..., d_model] = [..., " + cfg.dModel()
+                    + "] but is " + residPre.getShape());
+        }
+        return b.attn.project(b.ln1.normalize(residPre), act); // [..., head_index, d_head]
+    }
+
+    /**
+     * What layer {@code layer}'s attention adds to the residual stream given its heads' outputs
+     * z [..., head_index, d_head] ({@code hook_z}): {@code z W_O + b_O} by the forward pass's own
+     * arithmetic, [..., d_model]. No hook points fire.
+     */
+    public NDArray attnOutFromZ(int layer, NDArray z) {
+        TransformerBlock b = block(layer);
+        Shape s = z.getShape();
+        if (s.dimension() < 2 || s.get(s.dimension() - 2) != cfg.nHeads() || s.getLastDimension() != cfg.dHead()) {
+            throw new IllegalArgumentException("attnOutFromZ: z must be [..., head_index, d_head] = [..., " + cfg.nHeads()
+                    + ", " + cfg.dHead() + "] but is " + s);
+        }
+        return b.attn.output(z); // [..., d_model]
+    }
+
+    /**
+     * Block {@code layer} computed only at one query position per sequence, as the forward pass
+     * computes it there: keys and values at every position (attention is causal, so the query
+     * sees those up to its own), the query, attention output and MLP at the one position. Only the
+     * MLP's hook points run, so call it with nothing hooked in the block. For experiments that
+     * read the last block at one position per prompt.
+     *
+     * @param residPre the residual stream entering the block, [n, pos, d_model]
+     * @param queryPos per sequence the position read, in [0, pos)
+     * @param prefixK keys of positions before {@code residPre}'s first (the same prompts' earlier
+     *     positions, e.g. from a cache), [n, from, head_index, d_head]; null when none
+     * @param prefixV their values, the same shape; null when none
+     * @return resid_post at the query positions, [n, d_model]
+     */
+    public NDArray blockAt(int layer, NDArray residPre, long[] queryPos, NDArray prefixK, NDArray prefixV) {
+        TransformerBlock b = block(layer);
+        Shape s = residPre.getShape();
+        if (s.dimension() != 3 || s.get(2) != cfg.dModel()) {
+            throw new IllegalArgumentException("blockAt: residPre must be [n, pos, d_model] = [*, *, " + cfg.dModel()
+                    + "] but is " + s);
+        }
+        long n = s.get(0);
+        long pos = s.get(1);
+        if (queryPos.length != n) {
+            throw new IllegalArgumentException("blockAt: " + queryPos.length + " query positions for " + n + " sequences");
+        }
+        long from = 0;
+        if ((prefixK == null) != (prefixV == null)) {
+            throw new IllegalArgumentException("blockAt: give both prefix keys and values or neither");
+        }
+        if (prefixK != null) {
+            Shape expected = new Shape(n, prefixK.getShape().get(1), cfg.nHeads(), cfg.dHead());
+            if (!prefixK.getShape().equals(expected) || !prefixV.getShape().equals(expected)) {
+                throw new IllegalArgumentException("blockAt: prefix keys and values must be [n, from, head_index, d_head] = "
+                        + "[" + n + ", from, " + cfg.nHeads() + ", " + cfg.dHead() + "] but are " + prefixK.getShape()
+                        + " and " + prefixV.getShape());
+            }
+            from = expected.get(1);
+        }
+        long[] rows = new long[(int) n];
+        boolean[] allowed = new boolean[(int) (n * (from + pos))];
+        for (int i = 0; i < n; i++) {
+            if (queryPos[i] < 0 || queryPos[i] >= pos) {
+                throw new IllegalArgumentException("blockAt: query position " + queryPos[i] + " of sequence " + i
+                        + " is out of range [0, " + pos + ")");
+            }
+            rows[i] = i * pos + queryPos[i];
+            for (long k = 0; k <= from + queryPos[i]; k++) {
+                allowed[(int) (i * (from + pos) + k)] = true;
+            }
+        }
+        NDManager m = residPre.getManager();
+        NDArray xAt = residPre.reshape(n * pos, s.get(2)).get(new NDIndex("{}", m.create(rows))); // [n, d_model]
+        NDArray mask = m.create(allowed, new Shape(n, 1, 1, from + pos)); // [n, 1, 1, key_pos]
+        NDArray attnOut = b.attn.forwardAt(b.ln1.normalize(residPre), b.ln1.normalize(xAt), mask, prefixK, prefixV); // [n, d_model]
+        NDArray mid = xAt.add(attnOut); // [n, d_model]
+        return mid.add(b.mlp.forward(b.ln2.normalize(mid))); // [n, d_model]
+    }
+
     /** TL's {@code model.ln_final(x)} for x [..., d_model]. */
     public NDArray lnFinal(NDArray x) {
         return lnFinal.forward(x); // [..., d_model]

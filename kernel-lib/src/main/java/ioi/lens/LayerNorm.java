@@ -39,6 +39,11 @@ final class LayerNorm {
         return hookNormalized.run(affine(normalized, w, b)); // [..., d_model]
     }
 
+    /** {@link #forward} without its hook points. */
+    NDArray normalize(NDArray x) { // [..., d_model]
+        return apply(x, w, b, eps); // [..., d_model]
+    }
+
     /**
      * The same arithmetic without hooks, on any vectors with their own statistics:
      * {@link HookedTransformer#applyLayerNorm}. {@code w} and {@code b} null when folded.

@@ -126,13 +126,17 @@ class ActivationPatchingTest {
                 cmp.close("all_pos_every[" + i + "] = " + headGrids[i], allPos.toNDArray(m).get(i),
                         g.load("act_patch/" + headGrids[i], m), ATOL, 0);
             }
-            List<List<Patch>> every = ap.byPosEveryCells(); // [5, layer, pos, head]
+            List<List<Patch>> every = new ArrayList<>(); // [5, layer, pos, head], as headByPosEvery builds it
+            for (String act : List.of("z", "q", "k", "v", "pattern")) {
+                every.addAll(ap.cells(act, List.of("pos", "head_index")));
+            }
             assertEquals(5 * layers * seq * heads, every.size());
             String[] sampled = {"head_q_by_pos", "head_k_by_pos", "head_v_by_pos", "head_pattern_by_pos"};
             for (int i = 0; i < sampled.length; i++) {
                 long[][] idx = IoiGoldens.rows(extra.load(sampled[i] + "/index", m)); // q/k/v [layer, pos, head]; pattern [layer, head, dest]
                 List<List<Patch>> cells = new ArrayList<>();
-                List<List<Patch>> own = i < 3 ? ap.layerPosHeadCells(new String[] {"q", "k", "v"}[i]) : ap.patternByPosCells();
+                List<List<Patch>> own = i < 3 ? ap.cells(new String[] {"q", "k", "v"}[i], List.of("pos", "head_index"))
+                        : ap.cells("pattern", List.of("head_index", "query_pos"));
                 for (long[] c : idx) {
                     long pos = i < 3 ? c[1] : c[2];
                     long head = i < 3 ? c[2] : c[1];
@@ -151,7 +155,7 @@ class ActivationPatchingTest {
                         extra.load(sampled[i] + "/values", m).toFloatArray(), ATOL, 0);
             }
             long[][] ds = IoiGoldens.rows(extra.load("head_pattern_dest_src/index", m)); // [layer, head, dest, src]
-            List<List<Patch>> own = ap.patternDestSrcCells();
+            List<List<Patch>> own = ap.cells("pattern", List.of("head_index", "query_pos", "key_pos"));
             List<List<Patch>> cells = new ArrayList<>();
             for (long[] c : ds) {
                 cells.add(own.get((int) (((c[0] * heads + c[1]) * seq + c[2]) * seq + c[3])));
