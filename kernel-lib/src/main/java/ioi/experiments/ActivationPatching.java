@@ -60,7 +60,8 @@ import java.util.Set;
  *
  * <p>Lifetimes: this object borrows the model, the clean cache and the metric (keep them open), and
  * owns the corrupted run's cached residual streams, keys, values and head outputs; close it.
- * Results hold Java arrays and outlive it. Other hooks on the model during a run see the batched, possibly shortened activations.
+ * Results hold Java arrays and outlive it. Other hooks on the model during a run see the batched,
+ * possibly shortened activations.
  */
 public final class ActivationPatching implements AutoCloseable {
 
@@ -445,7 +446,8 @@ public final class ActivationPatching implements AutoCloseable {
                 int start = plan.startLayer(patches);
                 String z = start < 0 ? null : HookNames.getActName("z", start);
                 boolean fromZ = patches.stream().allMatch(p -> p.hookName().equals(z));
-                todo.add(new Cell(i, start, plan.firstChanged(patches, start, unchanged, options.reusePrefix()), fromZ, patches));
+                long from = plan.firstChanged(patches, start, unchanged, options.reusePrefix());
+                todo.add(new Cell(i, start, from, fromZ, patches));
             }
             long forwards = 0;
             long tokenLayers = 0;
@@ -493,7 +495,9 @@ public final class ActivationPatching implements AutoCloseable {
      * @param skipped cells answered without a forward pass (nothing changed before the metric reads)
      * @param forwards batched forward passes
      * @param tokenLayers token-blocks computed: sum over passes of copies x batch x positions run x
-     *     blocks run (TL's loop computes cells x batch x pos x n_layers, plus the unembedding)
+     *     blocks from the start layer on, each counted whole (a pass that starts at a layer's hook_z,
+     *     or runs the last block only at the metric's positions, computes part of those two); TL's
+     *     loop computes cells x batch x pos x n_layers, plus the unembedding
      */
     public record RunStats(long cells, long skipped, long forwards, long tokenLayers) {}
 

@@ -111,19 +111,19 @@ final class BatchedRun {
     /**
      * Runs {@code copies} copies of the batch.
      *
-     * @param from0 where the run starts
+     * @param at where the run starts
      * @param prefix the positions before the ones run, or null (then the run starts at position 0)
      * @param hooks the client's hooks, run before the edits (for example knock-outs); they see
      *     [copies * batch, pos, ...]
      * @param edits the patches, in order; edits of one hook apply in the order given
-     * @param read the readout of the final residual stream at each prompt's read position,
+     * @param readout the readout of the final residual stream at each prompt's read position,
      *     [copies, batch, d_model] (alive only during the call)
      * @param scratch the manager the run's arrays live in while it runs
      */
-    <T> T run(int copies, Start from0, Prefix prefix, List<Hook> hooks, List<Edit> edits,
-            Function<NDArray, T> read, NDManager scratch) {
-        int start = from0.layer();
-        NDArray input = from0.input();
+    <T> T run(int copies, Start at, Prefix prefix, List<Hook> hooks, List<Edit> edits,
+            Function<NDArray, T> readout, NDManager scratch) {
+        int start = at.layer();
+        NDArray input = at.input();
         int last = cfg.nLayers() - 1;
         long from = prefix == null ? 0 : prefix.from();
         if (start < 0 && from > 0) {
@@ -135,7 +135,7 @@ final class BatchedRun {
                 || edits.stream().anyMatch(e -> e.hook().startsWith(lastPrefix));
         boolean lastAtRead = start < last && !lastHooked;
         int stop = lastAtRead ? last : cfg.nLayers();
-        String startZ = from0.z() == null ? null : HookNames.getActName("z", start);
+        String startZ = at.z() == null ? null : HookNames.getActName("z", start);
         if (startZ != null) {
             String layerPrefix = "blocks." + start + ".";
             boolean other = hooks.stream().anyMatch(h -> h.name() == null || h.name().startsWith(layerPrefix))
@@ -176,7 +176,7 @@ final class BatchedRun {
                     } else if (startZ != null) {
                         // The layer from its hook_z: the edited heads' outputs through W_O, then the MLP,
                         // the forward pass's arithmetic for what follows hook_z in the block.
-                        NDArray z = apply(from0.z().tile(new long[] {copies, 1, 1, 1}), copies,
+                        NDArray z = apply(at.z().tile(new long[] {copies, 1, 1, 1}), copies,
                                 zEdits == null ? List.of() : zEdits); // [copies*batch, pos, head_index, d_head]
                         NDArray mid = input.tile(new long[] {copies, 1, 1}).add(model.attnOutFromZ(start, z)); // [copies*batch, pos, d_model]
                         x = mid.add(model.mlpOut(start, mid)); // [copies*batch, pos, d_model]
@@ -196,10 +196,10 @@ final class BatchedRun {
             }
             try (NDScope s = new NDScope()) {
                 long d = cfg.dModel();
-                long[] at = new long[(int) (copies * batch)]; // per row the position read, within the run
+                long[] read = new long[(int) (copies * batch)]; // per row the position read, within the run
                 for (int k = 0; k < copies; k++) {
                     for (int b = 0; b < batch; b++) {
-                        at[(int) (k * batch + b)] = readAt[b] - from;
+                        read[(int) (k * batch + b)] = readAt[b] - from;
                     }
                 }
                 NDArray resid; // [copies*batch, d_model]
@@ -211,11 +211,11 @@ final class BatchedRun {
                         pk = prefix.keys().apply(last).get(idx).tile(new long[] {copies, 1, 1, 1}); // [copies*batch, from, head_index, d_head]
                         pv = prefix.values().apply(last).get(idx).tile(new long[] {copies, 1, 1, 1});
                     }
-                    resid = model.blockAt(last, x, at, pk, pv);
+                    resid = model.blockAt(last, x, read, pk, pv);
                 } else {
-                    resid = rowsAt(x, at);
+                    resid = rowsAt(x, read);
                 }
-                return read.apply(resid.reshape(copies, batch, d)); // [copies, batch, d_model]
+                return readout.apply(resid.reshape(copies, batch, d)); // [copies, batch, d_model]
             }
         }
     }

@@ -11,7 +11,7 @@ import ioi.lens.HookedTransformer;
  * A {@link PatchingMetric} read off the final residual stream of batched runs: the final LayerNorm
  * and the unembedding computed only at the metric's positions and for the vocabulary columns it
  * reads (two per prompt for a logit difference instead of 50257), for many copies of the batch at
- * once. Shared by the batched experiments ({@link ActivationPatching}, {@link PathPatching}).
+ * once. The readout of {@link BatchedRun}'s clients ({@link ActivationPatching}, {@link PathPatching}).
  */
 final class Readout {
 
