@@ -127,7 +127,8 @@ public final class ActivationPatching implements AutoCloseable {
     private final PatchingMetric metric;
     private final Options options;
     private final NDManager manager; // owns everything below
-    private final ActivationCache corrupted; // resid_pre, k, v, z of every layer, resid_post of the last; pos cut
+    private final ActivationCache corrupted; // resid_pre, k, v of every layer, resid_post of the last; pos cut
+    private ActivationCache corruptedZ; // hook_z of every layer, pos cut; cached when a cell first starts at a hook_z
     private final NDArray tokens; // corrupted tokens cut to [batch, cut]
     private final long batch;
     private final long seqLen; // full sequence length (TL's pos axis)
@@ -176,7 +177,7 @@ public final class ActivationPatching implements AutoCloseable {
             }
             String lastPost = HookNames.getActName("resid_post", cfg.nLayers() - 1);
             corruptedCache = model.runWithCache(tokens, n -> n.endsWith(".hook_resid_pre") || n.equals(lastPost)
-                    || n.endsWith(".attn.hook_k") || n.endsWith(".attn.hook_v") || n.endsWith(".attn.hook_z"),
+                    || n.endsWith(".attn.hook_k") || n.endsWith(".attn.hook_v"),
                     RunOptions.defaults().returnType(RunOptions.ReturnType.NONE));
             readout = new Readout(model, metric, batch, manager);
             engine = new BatchedRun(model, batch, positions);
@@ -474,7 +475,7 @@ public final class ActivationPatching implements AutoCloseable {
                 List<Cell> group = todo.subList(first, end);
                 float[] scores = runGroup(group, head.start(), head.from(), head.fromZ(), cutSources, runManager);
                 forwards++;
-                tokenLayers += group.size() * tokensPerCopy * (cfg.nLayers() - Math.max(0, head.start()));
+                tokenLayers += engine.lastTokens() * (cfg.nLayers() - Math.max(0, head.start()));
                 for (int k = 0; k < group.size(); k++) {
                     out[group.get(k).index()] = scores[k];
                 }
@@ -494,7 +495,8 @@ public final class ActivationPatching implements AutoCloseable {
      * @param cells cells asked for
      * @param skipped cells answered without a forward pass (nothing changed before the metric reads)
      * @param forwards batched forward passes
-     * @param tokenLayers token-blocks computed: sum over passes of copies x batch x positions run x
+     * @param tokenLayers token-blocks computed: sum over passes of copies x prompts x positions run
+     *     (each group of prompts by length up to its last metric position, docs/engine.md) x
      *     blocks from the start layer on, each counted whole (a pass that starts at a layer's hook_z,
      *     or runs the last block only at the metric's positions, computes part of those two); TL's
      *     loop computes cells x batch x pos x n_layers, plus the unembedding
@@ -550,12 +552,26 @@ public final class ActivationPatching implements AutoCloseable {
             String run = ":, " + from + ":";
             BatchedRun.Start at = start < 0 ? BatchedRun.Start.tokens(tokens) // [batch, cut]: embeddings patched (from is 0 then)
                     : fromZ ? BatchedRun.Start.z(start, corrupted.get("resid_pre", start).get(run), // [batch, cut-from, d_model]
-                            corrupted.get("z", start).get(run)) // [batch, cut-from, head_index, d_head]
+                            corruptedZ(start).get(run)) // [batch, cut-from, head_index, d_head]
                     : BatchedRun.Start.residPre(start, corrupted.get("resid_pre", start).get(run));
             BatchedRun.Prefix prefix = from == 0 ? null
                     : new BatchedRun.Prefix(from, l -> corrupted.get("k", l), l -> corrupted.get("v", l));
             return engine.run(copies, at, prefix, List.of(), edits, readout::score, gm);
         }
+    }
+
+    /**
+     * The corrupted run's {@code hook_z} of {@code layer} ([batch, cut, head_index, d_head]), for
+     * cells that start there. Cached on first use only, for every layer in one pass (the same
+     * tokens and shapes as the first corrupted run, so the same values): grids that never start at
+     * a {@code hook_z} do not hold it.
+     */
+    private NDArray corruptedZ(int layer) {
+        if (corruptedZ == null) {
+            corruptedZ = model.runWithCache(tokens, n -> n.endsWith(".attn.hook_z"),
+                    RunOptions.defaults().returnType(RunOptions.ReturnType.NONE));
+        }
+        return corruptedZ.get("z", layer);
     }
 
     private NDArray keep(NDArray a) {
@@ -568,6 +584,9 @@ public final class ActivationPatching implements AutoCloseable {
     @Override
     public void close() {
         corrupted.close();
+        if (corruptedZ != null) {
+            corruptedZ.close();
+        }
         manager.close();
     }
 }

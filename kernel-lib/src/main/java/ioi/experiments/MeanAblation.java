@@ -2,14 +2,12 @@ package ioi.experiments;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ioi.data.IOIDataset;
-import ioi.lens.ActivationCache;
 import ioi.lens.GPT2Config;
 import ioi.lens.Hook;
 import ioi.lens.HookNames;
@@ -19,9 +17,7 @@ import ioi.lens.RunOptions;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * Mean ablation of attention heads by template group, the paper's knockout (§2.1: "all knockouts
@@ -172,7 +168,7 @@ public final class MeanAblation implements AutoCloseable {
         this.means = new NDArray[cfg.nLayers()];
         this.engine = new BatchedRun(model, nBatch, batch.end());
         try {
-            computeMeans(meansTokens);
+            TemplateMeans.compute(model, meansTokens, this.templateIdx, means, manager);
         } catch (RuntimeException e) {
             manager.close();
             throw e;
@@ -225,42 +221,6 @@ public final class MeanAblation implements AutoCloseable {
             }
         }
         return idx;
-    }
-
-    private void computeMeans(long[][] meansTokens) {
-        Map<Integer, List<Integer>> groups = new LinkedHashMap<>();
-        for (int b = 0; b < nBatch; b++) {
-            groups.computeIfAbsent(templateIdx[b], g -> new ArrayList<>()).add(b);
-        }
-        long[] groupOf = new long[nBatch]; // [batch]: row of the stacked group means
-        List<long[]> members = new ArrayList<>();
-        for (List<Integer> g : groups.values()) {
-            for (int b : g) {
-                groupOf[b] = members.size();
-            }
-            members.add(g.stream().mapToLong(Integer::longValue).toArray());
-        }
-        try (NDManager tmp = manager.newSubManager()) {
-            NDArray tokens = tmp.create(meansTokens); // [batch, pos]
-            try (ActivationCache cache = model.runWithCache(tokens, n -> n.endsWith(".attn.hook_z"),
-                    RunOptions.defaults().returnType(RunOptions.ReturnType.NONE))) {
-                for (int l = 0; l < cfg.nLayers(); l++) {
-                    try (NDScope scope = new NDScope()) {
-                        NDArray z = cache.get("z", l); // [batch, pos, head_index, d_head]
-                        NDList perGroup = new NDList();
-                        for (long[] g : members) {
-                            NDArray rows = z.get(new NDIndex("{}", z.getManager().create(g))); // [group, pos, head_index, d_head]
-                            perGroup.add(rows.mean(new int[] {0})); // [pos, head_index, d_head]
-                        }
-                        NDArray stacked = NDArrays.stack(perGroup); // [groups, pos, head_index, d_head]
-                        NDArray m = stacked.get(new NDIndex("{}", z.getManager().create(groupOf))).duplicate(); // [batch, pos, head_index, d_head]
-                        NDScope.unregister(m);
-                        m.attach(manager);
-                        means[l] = m;
-                    }
-                }
-            }
-        }
     }
 
     /** The model this ablation runs. */

@@ -6,7 +6,6 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ioi.lens.ActivationCache;
 import ioi.lens.GPT2Config;
@@ -22,8 +21,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
-import tech.tablesaw.api.DoubleColumn;
-import tech.tablesaw.api.StringColumn;
 import tech.tablesaw.api.Table;
 
 /**
@@ -240,8 +237,8 @@ public final class PathPatching implements AutoCloseable {
                 }
                 residPre[nLayers] = keep(clean.get(lastPost).duplicate());
                 Readout ld = new Readout(model, Metrics.logitDiffMetric(batch), nBatch, manager);
-                cleanLogitDiff = ld.score(atEnd(clean.get(lastPost).expandDims(0)).squeeze(2))[0];
-                abcLogitDiff = ld.score(atEnd(abc.get(lastPost).expandDims(0)).squeeze(2))[0];
+                cleanLogitDiff = ld.score(BatchedRun.rowsAt(clean.get(lastPost), end).expandDims(0))[0]; // [1, batch, d_model]
+                abcLogitDiff = ld.score(BatchedRun.rowsAt(abc.get(lastPost), end).expandDims(0))[0]; // [1, batch, d_model]
             }
             metric = options.metric() == Metric.METRIC2 ? Metrics.metric2(batch, cleanLogitDiff, abcLogitDiff)
                     : Metrics.percentChange(batch, cleanLogitDiff);
@@ -462,12 +459,13 @@ public final class PathPatching implements AutoCloseable {
                     }));
                 }
             }
-            return engine.run(copies, BatchedRun.Start.residPre(layers.first(), residPre[layers.first()]), null, hooks, edits, readout::score, gm);
+            BatchedRun.Start start = BatchedRun.Start.residPre(layers.first(), residPre[layers.first()]);
+            return engine.run(copies, start, null, hooks, edits, readout::score, gm);
         }
     }
 
     /** Rows at each prompt's END of a pattern [copies*batch, query_pos, key_pos] (first copy): [batch, key_pos]. */
-    private NDArray patternRows(NDArray p) {
+    NDArray patternRows(NDArray p) {
         NDList rows = new NDList();
         for (int b = 0; b < nBatch; b++) {
             rows.add(p.get(new NDIndex("{}, {}", b, end[b])));
@@ -515,88 +513,37 @@ public final class PathPatching implements AutoCloseable {
      * the name movers' queries). Mean over prompts with standard deviations, as the figure's error bars.
      */
     public Table attentionAfter(List<Head> senders, Receivers receivers, List<Head> heads) {
-        if (receivers.isFinal()) {
-            throw new IllegalArgumentException("attention after patching needs receiver heads (q, k or v), not the "
-                    + "final residual stream");
-        }
-        Map<Head, NDArray> after = new LinkedHashMap<>();
-        for (Head h : heads) {
-            after.put(h.checkIn(cfg), null);
-        }
-        Table t = Table.create("Attention from END before and after path patching " + senders + " → " + receivers,
-                StringColumn.create("head"), StringColumn.create("to"), DoubleColumn.create("before"),
-                DoubleColumn.create("before_std"), DoubleColumn.create("after"), DoubleColumn.create("after_std"));
-        runHeadsCapturing(senders, receivers, after);
-        Map<Head, NDArray> before = cleanPatterns(heads);
-        try {
-            for (Head h : heads) {
-                for (String key : List.of("IO", "S1", "S2")) {
-                    double[] b = pick(before.get(h), batch.wordIdx(key));
-                    double[] a = pick(after.get(h), batch.wordIdx(key));
-                    t.stringColumn("head").append(h.toString());
-                    t.stringColumn("to").append(key);
-                    t.doubleColumn("before").append(mean(b));
-                    t.doubleColumn("before_std").append(std(b));
-                    t.doubleColumn("after").append(mean(a));
-                    t.doubleColumn("after_std").append(std(a));
-                }
-            }
-        } finally {
-            before.values().forEach(NDArray::close);
-            after.values().forEach(a -> {
-                if (a != null) {
-                    a.close();
-                }
-            });
-        }
-        return t;
+        return new AttentionAfterPatching(this).table(senders, receivers, heads);
     }
 
-    private void runHeadsCapturing(List<Head> senders, Receivers receivers, Map<Head, NDArray> patterns) {
+    // for AttentionAfterPatching (Fig 4c)
+
+    HookedTransformer model() {
+        return model;
+    }
+
+    IoiBatch batch() {
+        return batch;
+    }
+
+    List<Hook> baseHooks() {
+        return options.baseHooks();
+    }
+
+    NDArray cleanTokens() {
+        return tokens;
+    }
+
+    NDManager manager() {
+        return manager;
+    }
+
+    /** One pass with {@code senders} patched together, capturing each given head's pattern rows at END. */
+    void runCapturing(List<Head> senders, Receivers receivers, Map<Head, NDArray> patterns) {
         for (Head h : senders) {
             h.checkIn(cfg);
         }
         runHeads(List.of(senders), receivers, patterns);
-    }
-
-    private Map<Head, NDArray> cleanPatterns(List<Head> heads) {
-        Set<String> names = new TreeSet<>();
-        for (Head h : heads) {
-            names.add(HookNames.getActName("pattern", h.layer()));
-        }
-        Map<Head, NDArray> out = new LinkedHashMap<>();
-        try (HookScope base = model.hooks(options.baseHooks());
-                ActivationCache c = model.runWithCache(tokens, names::contains,
-                        RunOptions.defaults().returnType(RunOptions.ReturnType.NONE))) {
-            for (Head h : heads) {
-                try (NDScope s = new NDScope()) {
-                    NDArray rows = patternRows(c.get("pattern", h.layer()).get(new NDIndex(":, {}", h.head())));
-                    NDScope.unregister(rows);
-                    rows.attach(manager);
-                    out.put(h, rows);
-                }
-            }
-        }
-        return out;
-    }
-
-    private double[] pick(NDArray rows, long[] keys) { // rows [batch, key_pos]
-        float[] v = rows.toType(DataType.FLOAT32, false).toFloatArray();
-        long k = rows.getShape().get(1);
-        double[] out = new double[(int) nBatch];
-        for (int b = 0; b < nBatch; b++) {
-            out[b] = v[(int) (b * k + keys[b])];
-        }
-        return out;
-    }
-
-    private static double mean(double[] x) {
-        return Arrays.stream(x).average().orElse(Double.NaN);
-    }
-
-    private static double std(double[] x) {
-        double m = mean(x);
-        return Math.sqrt(Arrays.stream(x).map(v -> (v - m) * (v - m)).sum() / Math.max(1, x.length - 1));
     }
 
     private NDArray keep(NDArray a) {
