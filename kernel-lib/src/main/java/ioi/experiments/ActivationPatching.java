@@ -475,7 +475,7 @@ public final class ActivationPatching implements AutoCloseable {
                 List<Cell> group = todo.subList(first, end);
                 float[] scores = runGroup(group, head.start(), head.from(), head.fromZ(), cutSources, runManager);
                 forwards++;
-                tokenLayers += engine.lastTokens() * (cfg.nLayers() - Math.max(0, head.start()));
+                tokenLayers += group.size() * tokensPerCopy * (cfg.nLayers() - Math.max(0, head.start()));
                 for (int k = 0; k < group.size(); k++) {
                     out[group.get(k).index()] = scores[k];
                 }
@@ -495,8 +495,7 @@ public final class ActivationPatching implements AutoCloseable {
      * @param cells cells asked for
      * @param skipped cells answered without a forward pass (nothing changed before the metric reads)
      * @param forwards batched forward passes
-     * @param tokenLayers token-blocks computed: sum over passes of copies x prompts x positions run
-     *     (each group of prompts by length up to its last metric position, docs/engine.md) x
+     * @param tokenLayers token-blocks computed: sum over passes of copies x batch x positions run x
      *     blocks from the start layer on, each counted whole (a pass that starts at a layer's hook_z,
      *     or runs the last block only at the metric's positions, computes part of those two); TL's
      *     loop computes cells x batch x pos x n_layers, plus the unembedding
